@@ -1,0 +1,127 @@
+"""The network's fixed front end: local band energies from a bank of isotropic band-pass filters.
+
+Resolution, as DeepRes defines it, is where the local spectrum of the map is cut off. The first
+layer of our network therefore is a fixed (not learned) bank of 3D band-pass filters, applied in
+Fourier space (it is a convolution layer whose kernels would be as large as the map), followed by
+the local energy of each band (square, average over 2x2x2 blocks, Gaussian smoothing whose width
+grows with the band's wavelength). The features are the log of each band's share of the local
+energy — so they do not depend on the map's scale — plus the log of the total local energy and
+the local mask fraction. They live on a grid of half the working sampling (stride 2).
+
+Everything here works in cycles/voxel at the model's working sampling, so the same code serves
+the low (1.0 Å/voxel) and the high (0.5 Å/voxel) range.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Parameters of the filter bank (stored in every model file)."""
+
+    n_bands: int = 16
+    f_min_cpv: float = 0.035
+    f_max_cpv: float = 0.49
+    band_width_log: float = 0.75  # Gaussian sigma in ln(f), in units of the log spacing of the bands
+    smooth_wavelengths: float = 0.5  # Gaussian sigma of the energy window, in wavelengths of the band
+    smooth_min_vox: float = 2.0  # ... but at least this many working voxels
+    pad_vox: int = 16  # zero padding around the crop before the FFT
+
+    @property
+    def n_channels(self) -> int:
+        return self.n_bands + 2
+
+    def band_centres(self) -> list[float]:
+        r = math.log(self.f_max_cpv / self.f_min_cpv) / (self.n_bands - 1)
+        return [self.f_min_cpv * math.exp(r * k) for k in range(self.n_bands)]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _radial_freq(shape, device) -> torch.Tensor:
+    fz = torch.fft.fftfreq(shape[0], device=device)
+    fy = torch.fft.fftfreq(shape[1], device=device)
+    fx = torch.fft.rfftfreq(shape[2], device=device)
+    return torch.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)
+
+
+def _gauss1d(sigma: float, device) -> torch.Tensor:
+    half = max(1, int(math.ceil(3.0 * sigma)))
+    x = torch.arange(-half, half + 1, dtype=torch.float32, device=device)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def _smooth3d(vol: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian smoothing of a (D, H, W) tensor with zero padding."""
+    k = _gauss1d(sigma, vol.device)
+    n = k.numel()
+    v = vol[None, None]
+    v = F.conv3d(v, k.view(1, 1, n, 1, 1), padding=(n // 2, 0, 0))
+    v = F.conv3d(v, k.view(1, 1, 1, n, 1), padding=(0, n // 2, 0))
+    v = F.conv3d(v, k.view(1, 1, 1, 1, n), padding=(0, 0, n // 2))
+    return v[0, 0]
+
+
+def block_mean(vol: torch.Tensor) -> torch.Tensor:
+    """Average over 2x2x2 blocks of a (D, H, W) tensor with even sizes."""
+    return F.avg_pool3d(vol[None, None], 2)[0, 0]
+
+
+@torch.no_grad()
+def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """Feature volume of a masked map on the working grid.
+
+    Parameters
+    ----------
+    data : `(D, H, W)` float tensor, the masked map at the model's working sampling; even sizes.
+    mask : `(D, H, W)` bool or float tensor, the (binarised) mask on the same grid.
+    config : the filter bank.
+
+    Returns
+    -------
+    `(C, D/2, H/2, W/2)` float32 tensor, ``C = config.n_channels``.
+    """
+    if any(s % 2 for s in data.shape):
+        raise ValueError(f"compute_features needs even sizes, got {tuple(data.shape)}")
+    dev = data.device
+    x = data.to(torch.float32)
+    m = mask.to(torch.float32)
+    sel = m > 0.5
+    rms = torch.sqrt(torch.mean(x[sel] ** 2)) if bool(sel.any()) else torch.sqrt(torch.mean(x**2))
+    x = x / torch.clamp(rms, min=1e-12)
+
+    p = config.pad_vox
+    xp = F.pad(x, (p, p, p, p, p, p))
+    ft = torch.fft.rfftn(xp)
+    f = _radial_freq(xp.shape, dev)
+    logf = torch.log(torch.clamp(f, min=1e-6))
+    centres = config.band_centres()
+    step = math.log(centres[1] / centres[0])
+    s = config.band_width_log * step
+    D, H, W = x.shape
+    energies = []
+    for fc in centres:
+        h = torch.exp(-0.5 * ((logf - math.log(fc)) / s) ** 2)
+        h[0, 0, 0] = 0.0
+        band = torch.fft.irfftn(ft * h, s=xp.shape)[p : p + D, p : p + H, p : p + W]
+        e = block_mean(band * band)
+        sigma_full = max(config.smooth_min_vox, config.smooth_wavelengths / fc)
+        energies.append(_smooth3d(e, sigma_full / 2.0))
+        del band, h
+    del ft, f, logf
+    e = torch.stack(energies)  # (K, d, h, w)
+    total = e.sum(0)
+    msmall = block_mean(m)
+    ref = total[msmall > 0.5].mean() if bool((msmall > 0.5).any()) else total.mean()
+    eps = 1e-4 * torch.clamp(ref, min=1e-20)
+    feats = torch.log(e + eps / config.n_bands) - torch.log(total + eps)[None]
+    log_total = torch.log((total + eps) / torch.clamp(ref, min=1e-20))
+    return torch.cat([feats, log_total[None], msmall[None]], 0).to(torch.float32)

@@ -1,0 +1,235 @@
+"""Loading the shipped models and running them on a working-grid map (dense prediction).
+
+A model file (``src/deepres/models/<range>.pt``) is a plain dict saved with :func:`torch.save`
+and read with ``torch.load(weights_only=True)``: format tag, range, feature and network
+configuration, the state dict, and a training record. Its id and sha256 go into every output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepres.errors import DeepResError, InputError
+from deepres.features import FeatureConfig, compute_features
+from deepres.network import DeepResNet, NetConfig
+from deepres.ranges import RangeSpec, get_range
+
+FORMAT = "deepres-model/1"
+#: Smallest working-grid box edge (voxels) the network accepts.
+MIN_BOX_VOX = 20
+#: Margin (working voxels) kept around the mask's bounding box when cropping.
+CROP_MARGIN_VOX = 24
+#: Default tile edge, in voxels of the feature grid (half the working sampling).
+DEFAULT_TILE = 48
+
+
+@dataclass
+class LoadedModel:
+    """A network ready to run, with what identifies it."""
+
+    spec: RangeSpec
+    net: DeepResNet
+    features: FeatureConfig
+    model_id: str
+    sha256: str
+    path: str | None = None
+    training: dict = field(default_factory=dict)
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+
+def model_path(range_name: str) -> str:
+    """Path of the shipped model file for a range (it may not exist)."""
+    spec = get_range(range_name)
+    return str(resources.files("deepres") / "models" / f"{spec.name}.pt")
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_network(spec: RangeSpec, features: FeatureConfig | None = None, **net_kwargs) -> tuple[DeepResNet, FeatureConfig]:
+    """A fresh (untrained) network for ``spec``."""
+    features = features or FeatureConfig()
+    cfg = NetConfig(in_channels=features.n_channels, min_A=spec.min_A, max_A=spec.max_A, **net_kwargs)
+    return DeepResNet(cfg), features
+
+
+def build_untrained(range_name: str = "low", seed: int = 0) -> LoadedModel:
+    """The network with seeded random weights. For tests of the pipeline's mechanics only."""
+    spec = get_range(range_name)
+    torch.manual_seed(seed)
+    net, feats = make_network(spec)
+    net.eval()
+    return LoadedModel(spec, net, feats, f"untrained-{spec.name}", "0" * 64, None, {})
+
+
+def save_model(path: str, spec: RangeSpec, net: DeepResNet, features: FeatureConfig, training: dict, model_id: str) -> None:
+    """Write a model file (atomically)."""
+    payload = {
+        "format": FORMAT,
+        "model_id": model_id,
+        "range": spec.name,
+        "features": features.to_dict(),
+        "net": net.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+        "training": training,
+    }
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_model(range_name: str = "low", path: str | None = None) -> LoadedModel:
+    """Load the shipped model of a range (or a model file at ``path``).
+
+    Raises
+    ------
+    DeepResError
+        If the file is missing, unreadable, or not a deepres model of that range.
+    """
+    spec = get_range(range_name)
+    path = path or model_path(spec.name)
+    if not os.path.isfile(path):
+        raise DeepResError(f"model file for the {spec.name} range not found: {path} (reinstall deepres)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means a bad file
+        raise DeepResError(f"cannot read model file {path}: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DeepResError(f"{path} is not a deepres model file")
+    if payload.get("range") != spec.name:
+        raise DeepResError(f"{path} is a model for the {payload.get('range')!r} range, not {spec.name!r}")
+    feats = FeatureConfig(**payload["features"])
+    net = DeepResNet(NetConfig.from_dict(payload["net"]))
+    net.load_state_dict(payload["state_dict"])
+    net.eval()
+    return LoadedModel(spec, net, feats, str(payload["model_id"]), _sha256(path), path, dict(payload.get("training", {})))
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU. ``"cuda"`` without a GPU is an :class:`InputError`."""
+    if isinstance(device, torch.device):
+        return device
+    d = str(device).lower()
+    if d == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if d.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but no CUDA GPU is available: use --device cpu or auto")
+    if d not in ("cpu",) and not d.startswith("cuda"):
+        raise InputError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return torch.device(d)
+
+
+def mask_bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice, slice]:
+    """Bounding box of ``mask`` grown by ``margin`` voxels, clipped to the array."""
+    idx = np.nonzero(mask)
+    if idx[0].size == 0:
+        raise InputError("the mask is empty at the working sampling: nothing to estimate")
+    return tuple(
+        slice(max(0, int(i.min()) - margin), min(n, int(i.max()) + margin + 1)) for i, n in zip(idx, mask.shape)
+    )
+
+
+def crop_shape(mask: np.ndarray) -> tuple[int, int, int]:
+    """Shape of the working-grid crop that :func:`predict` processes (for memory estimates)."""
+    bb = mask_bbox(mask, CROP_MARGIN_VOX)
+    return tuple(max(MIN_BOX_VOX, s.stop - s.start + ((s.stop - s.start) % 2)) for s in bb)
+
+
+def estimate_memory_bytes(shape: tuple[int, int, int], spec: RangeSpec | None = None) -> int:
+    """Rough peak memory of :func:`predict` on a crop of ``shape`` working voxels."""
+    n = int(np.prod([s + 2 * FeatureConfig().pad_vox for s in shape]))
+    # padded map + complex spectrum + band + frequency grids (~10 floats per voxel),
+    # features (18 channels at 1/8) plus activations of one tile.
+    return int(4 * n * 10 + 4 * n * 18 / 8 * 2 + 256 * 2**20)
+
+
+def _run_tiled(net: DeepResNet, feats: torch.Tensor, tile: int, progress: Callable[[float], None] | None) -> torch.Tensor:
+    """Run ``net`` over a replicate-padded feature volume, tile by tile with exact halos."""
+    R = net.radius
+    C, d, h, w = feats.shape
+    padded = F.pad(feats[None], (R, R, R, R, R, R), mode="replicate")[0]
+    out = torch.empty((d, h, w), dtype=torch.float32, device=feats.device)
+    starts = [list(range(0, n, tile)) for n in (d, h, w)]
+    total = math.prod(len(s) for s in starts)
+    done = 0
+    for z0 in starts[0]:
+        for y0 in starts[1]:
+            for x0 in starts[2]:
+                z1, y1, x1 = min(z0 + tile, d), min(y0 + tile, h), min(x0 + tile, w)
+                block = padded[:, z0 : z1 + 2 * R, y0 : y1 + 2 * R, x0 : x1 + 2 * R]
+                out[z0:z1, y0:y1, x0:x1] = net(block[None])[0, 0]
+                done += 1
+                if progress is not None:
+                    progress(done / total)
+    return out
+
+
+@torch.no_grad()
+def predict(
+    model: LoadedModel,
+    data_w: np.ndarray,
+    mask_w: np.ndarray,
+    device: str | torch.device = "cpu",
+    tile_size: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
+    """Local resolution (Å) at every mask voxel of a map on the model's working grid.
+
+    Parameters
+    ----------
+    model : from :func:`load_model`.
+    data_w : `(z, y, x)` float32, the masked map at ``model.spec.voxel_size_A``.
+    mask_w : `(z, y, x)` bool, the binarised mask on the same grid.
+    device : ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    tile_size : tile edge on the feature grid (half the working sampling); results do not depend
+        on it beyond float rounding.
+    progress : optional callback receiving the fraction done.
+
+    Returns
+    -------
+    `(z, y, x)` float32: Å inside ``mask_w`` (each in ``[spec.min_A, spec.max_A]``), 0 outside.
+    """
+    data_w = np.asarray(data_w, dtype=np.float32)
+    mask_w = np.asarray(mask_w, dtype=bool)
+    if data_w.shape != mask_w.shape:
+        raise InputError(f"map {data_w.shape} and mask {mask_w.shape} differ in shape")
+    if min(data_w.shape) < MIN_BOX_VOX:
+        raise InputError(
+            f"the map is {data_w.shape} voxels at {model.spec.voxel_size_A:g} A/voxel; the network needs "
+            f"at least {MIN_BOX_VOX} voxels along each axis"
+        )
+    dev = resolve_device(device)
+    bb = mask_bbox(mask_w, CROP_MARGIN_VOX)
+    crop = data_w[bb]
+    mcrop = mask_w[bb]
+    # even sizes, at least MIN_BOX_VOX: pad with zeros at the far end
+    target = [max(MIN_BOX_VOX, s + (s % 2)) for s in crop.shape]
+    pads = [(0, t - s) for t, s in zip(target, crop.shape)]
+    crop = np.pad(crop, pads)
+    mcrop = np.pad(mcrop, pads)
+    net = model.net.to(dev).eval()
+    feats = compute_features(torch.from_numpy(crop).to(dev), torch.from_numpy(mcrop).to(dev), model.features)
+    half = _run_tiled(net, feats, int(tile_size or DEFAULT_TILE), progress)
+    full = F.interpolate(half[None, None], scale_factor=2, mode="trilinear", align_corners=False)[0, 0]
+    full = full.cpu().numpy()[: crop.shape[0] - pads[0][1], : crop.shape[1] - pads[1][1], : crop.shape[2] - pads[2][1]]
+    out = np.zeros(data_w.shape, dtype=np.float32)
+    out[bb] = np.clip(full, model.spec.min_A, model.spec.max_A)
+    out[~mask_w] = 0.0
+    return out

@@ -1,0 +1,59 @@
+"""The learned part of the network: a small fully convolutional 3D net on the feature grid.
+
+All convolutions are *valid* (no padding): the output at a voxel depends only on the features
+within :attr:`DeepResNet.radius` voxels of it. Inference pads the feature volume by that radius
+and can then tile the volume with overlapping halos and get exactly the same answer as one pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    in_channels: int = 18
+    width: int = 24
+    dilations: tuple[int, ...] = (1, 2, 4, 2, 1)
+    min_A: float = 2.5
+    max_A: float = 13.0
+    out_margin_A: float = 0.5  # output range extends this far beyond [min_A, max_A]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["dilations"] = list(self.dilations)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetConfig":
+        d = dict(d)
+        d["dilations"] = tuple(d["dilations"])
+        return cls(**d)
+
+
+class DeepResNet(nn.Module):
+    """Features `(N, C, d, h, w)` → resolution in Å `(N, 1, d - 2R, h - 2R, w - 2R)`."""
+
+    def __init__(self, config: NetConfig):
+        super().__init__()
+        self.config = config
+        c = config.width
+        self.inp = nn.Conv3d(config.in_channels, c, 1)
+        self.blocks = nn.ModuleList(nn.Conv3d(c, c, 3, dilation=d) for d in config.dilations)
+        self.head = nn.Sequential(nn.Conv3d(c, c, 1), nn.ReLU(), nn.Conv3d(c, 1, 1))
+        self.act = nn.ReLU()
+        self.radius = sum(config.dilations)
+        lo, hi = config.min_A - config.out_margin_A, config.max_A + config.out_margin_A
+        self.register_buffer("_log_lo", torch.tensor(float(torch.log(torch.tensor(lo)))), persistent=False)
+        self.register_buffer("_log_hi", torch.tensor(float(torch.log(torch.tensor(hi)))), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.inp(x))
+        for conv, d in zip(self.blocks, self.config.dilations):
+            # residual connection on the centre crop (valid convolution shrinks by d each side)
+            h = self.act(conv(h)) + h[:, :, d:-d, d:-d, d:-d]
+        z = self.head(h)
+        return torch.exp(self._log_lo + (self._log_hi - self._log_lo) * torch.sigmoid(z))

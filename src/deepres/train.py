@@ -1,0 +1,347 @@
+"""Training of the deepres models on maps simulated with a known local resolution.
+
+Two stages, each deterministic given a seed:
+
+1. :func:`generate_dataset` simulates maps from the *training* structures (never the held-out
+   list), puts each through exactly the preprocessing that ``deepres estimate`` applies at the
+   working sampling (normalise, dilate the mask by one voxel, multiply, binarise), computes the
+   network's fixed front end (band energies, :mod:`deepres.features`) and stores the features,
+   the true resolution and the mask on the feature grid, in shards under a cache folder.
+   Because the front end is fixed, it is computed once per simulated map, not at every step.
+2. :func:`train` fits the learned 3D network on random crops of those samples, with random
+   flips and axis permutations (the band energies are isotropic, so rotating the map by 90° or
+   flipping it rotates or flips the features exactly), L1 loss in Å inside the mask, Adam with a
+   cosine schedule, validation on a fixed set of structures kept out of training, and a
+   checkpoint that a later run resumes from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+from multiprocessing import get_context
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepres.features import FeatureConfig, block_mean, compute_features
+from deepres.mask import binarise, mask_map
+from deepres.model import make_network, save_model
+from deepres.ranges import RangeSpec, get_range
+
+#: Edge of the stored feature crops (feature grid voxels = 2 working voxels).
+STORE_EDGE = 48
+
+
+def heldout_structures() -> set[str]:
+    """File names of the held-out structures (never trained on)."""
+    text = (resources.files("deepres") / "data" / "heldout_structures.txt").read_text()
+    return {ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")}
+
+
+def split_structures(structure_dir: str, n_val: int = 24, seed: int = 7) -> tuple[list[str], list[str]]:
+    """(training, validation) structure paths: everything but the held-out list, with a fixed
+    subset of whole PDB codes kept aside for validation."""
+    held = heldout_structures()
+    files = sorted(f for f in os.listdir(structure_dir) if f.endswith((".pdb", ".pdb.gz", ".cif", ".cif.gz")))
+    pool = [f for f in files if f not in held]
+    codes = sorted({f[:4] for f in pool})
+    random.Random(seed).shuffle(codes)
+    val_codes, n = set(), 0
+    for c in codes:
+        if n >= n_val:
+            break
+        val_codes.add(c)
+        n += sum(1 for f in pool if f[:4] == c)
+    train = [os.path.join(structure_dir, f) for f in pool if f[:4] not in val_codes]
+    val = [os.path.join(structure_dir, f) for f in pool if f[:4] in val_codes]
+    return train, val
+
+
+def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: FeatureConfig) -> dict:
+    """Simulate one map at the working sampling and turn it into a training sample."""
+    from deepres.simulate import simulate_case  # lazy: gemmi only when training
+
+    torch.set_num_threads(1)
+    case = simulate_case(structure_path, spec, spec.voxel_size_A, seed, max_box=112)
+    mask = case.mask.data > 0.5
+    masked, _ = mask_map(case.map.data, mask)
+    mask_b = binarise(mask.astype(np.float32))
+    truth = case.truth.data.astype(np.float32)
+    # even sizes
+    sl = tuple(slice(0, s - (s % 2)) for s in masked.shape)
+    masked, mask_b, truth = masked[sl], mask_b[sl], truth[sl]
+    feats = compute_features(torch.from_numpy(masked), torch.from_numpy(mask_b), features).numpy()
+    lab = block_mean(torch.from_numpy(truth)).numpy()
+    wmask = block_mean(torch.from_numpy(mask_b.astype(np.float32))).numpy() >= 0.5
+    # crop to at most STORE_EDGE around a random mask voxel
+    rng = np.random.default_rng(seed + 1)
+    idx = np.argwhere(wmask)
+    centre = idx[rng.integers(len(idx))] if len(idx) else np.array(wmask.shape) // 2
+    slc = []
+    for c, n in zip(centre, wmask.shape):
+        e = min(STORE_EDGE, n)
+        s0 = int(np.clip(c - e // 2, 0, n - e))
+        slc.append(slice(s0, s0 + e))
+    slc = tuple(slc)
+    return {
+        "features": feats[(slice(None),) + slc].astype(np.float16),
+        "label": lab[slc].astype(np.float32),
+        "weight": wmask[slc],
+        "structure": os.path.basename(structure_path),
+        "seed": seed,
+        "params": json.dumps(case.params, default=str),
+    }
+
+
+def _sample_job(args):
+    path, spec_name, seed, feat_dict = args
+    try:
+        return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict))
+    except Exception as exc:  # noqa: BLE001 - a failed simulation is skipped, and logged
+        return {"error": f"{os.path.basename(path)} seed {seed}: {exc!r}"}
+
+
+def generate_dataset(
+    structure_dir: str,
+    out_dir: str,
+    range_name: str,
+    n_train: int,
+    n_val: int,
+    seed: int = 0,
+    workers: int = 2,
+    shard_size: int = 100,
+    features: FeatureConfig | None = None,
+) -> None:
+    """Simulate ``n_train`` + ``n_val`` samples into shards ``{train,val}_NNN.pt`` of ``out_dir``.
+
+    Existing shards are kept (so an interrupted generation resumes). Sample ``i`` of a split
+    uses structure ``paths[rng_i]`` and seed ``seed * 1_000_003 + i`` (validation: offset 10^9).
+    """
+    spec = get_range(range_name)
+    features = features or FeatureConfig()
+    os.makedirs(out_dir, exist_ok=True)
+    train_paths, val_paths = split_structures(structure_dir)
+    for split, paths, n, off in (("val", val_paths, n_val, 10**9), ("train", train_paths, n_train, 0)):
+        for shard in range(math.ceil(n / shard_size)):
+            fn = os.path.join(out_dir, f"{split}_{shard:03d}.pt")
+            if os.path.exists(fn):
+                continue
+            ids = range(shard * shard_size, min(n, (shard + 1) * shard_size))
+            jobs = []
+            for i in ids:
+                s = seed * 1_000_003 + off + i
+                jobs.append((paths[random.Random(s).randrange(len(paths))], spec.name, s, features.to_dict()))
+            t0 = time.time()
+            with get_context("spawn").Pool(workers) as pool:
+                results = pool.map(_sample_job, jobs, chunksize=1)
+            good = [r for r in results if "error" not in r]
+            for r in results:
+                if "error" in r:
+                    print(f"  skipped: {r['error']}", file=sys.stderr)
+            torch.save(good, fn + ".tmp")
+            os.replace(fn + ".tmp", fn)
+            print(f"{split} shard {shard}: {len(good)} samples in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
+def load_shards(out_dir: str, split: str) -> list[dict]:
+    samples = []
+    for fn in sorted(os.listdir(out_dir)):
+        if fn.startswith(split + "_") and fn.endswith(".pt"):
+            samples.extend(torch.load(os.path.join(out_dir, fn), weights_only=False))
+    return samples
+
+
+@dataclass
+class TrainConfig:
+    range_name: str = "low"
+    steps: int = 3000
+    batch: int = 4
+    crop: int = 24  # output crop edge on the feature grid
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    seed: int = 0
+    val_every: int = 250
+    threads: int = 2
+
+
+def _augment(feats: torch.Tensor, lab: torch.Tensor, w: torch.Tensor, rng: random.Random):
+    perm = [0, 1, 2]
+    rng.shuffle(perm)
+    feats = feats.permute(0, *[p + 1 for p in perm])
+    lab, w = lab.permute(*perm), w.permute(*perm)
+    for ax in range(3):
+        if rng.random() < 0.5:
+            feats, lab, w = feats.flip(ax + 1), lab.flip(ax), w.flip(ax)
+    return feats, lab, w
+
+
+def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool):
+    xs, ys, ws = [], [], []
+    for i in idxs:
+        s = samples[i]
+        f = torch.from_numpy(s["features"].astype(np.float32))
+        lab = torch.from_numpy(s["label"])
+        w = torch.from_numpy(s["weight"].astype(np.float32))
+        if augment:
+            f, lab, w = _augment(f, lab, w, rng)
+        # pad to at least `crop`, like inference pads the feature volume (replicate)
+        padn = [max(0, crop - n) for n in lab.shape]
+        if any(padn):
+            pp = (0, padn[2], 0, padn[1], 0, padn[0])
+            f = F.pad(f[None], pp, mode="replicate")[0]
+            lab = F.pad(lab, pp)
+            w = F.pad(w, pp)
+        o = [rng.randint(0, n - crop) for n in lab.shape]
+        fp = F.pad(f[None], (R,) * 6, mode="replicate")[0]
+        xs.append(fp[:, o[0] : o[0] + crop + 2 * R, o[1] : o[1] + crop + 2 * R, o[2] : o[2] + crop + 2 * R])
+        ys.append(lab[o[0] : o[0] + crop, o[1] : o[1] + crop, o[2] : o[2] + crop])
+        ws.append(w[o[0] : o[0] + crop, o[1] : o[1] + crop, o[2] : o[2] + crop])
+    return torch.stack(xs), torch.stack(ys)[:, None], torch.stack(ws)[:, None]
+
+
+@torch.no_grad()
+def validate(net, samples, R) -> dict:
+    """Mean absolute error, bias and Pearson r in Å over all mask voxels of the validation set."""
+    net.eval()
+    errs, preds, labs = [], [], []
+    for s in samples:
+        f = torch.from_numpy(s["features"].astype(np.float32))
+        fp = F.pad(f[None], (R,) * 6, mode="replicate")
+        p = net(fp)[0, 0].numpy()
+        w = s["weight"]
+        preds.append(p[w])
+        labs.append(s["label"][w])
+    p, t = np.concatenate(preds), np.concatenate(labs)
+    net.train()
+    return {
+        "mae_A": float(np.mean(np.abs(p - t))),
+        "bias_A": float(np.mean(p - t)),
+        "pearson": float(np.corrcoef(p, t)[0, 1]) if p.size > 1 else float("nan"),
+        "n_voxels": int(p.size),
+    }
+
+
+def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None = None, log=print) -> dict:
+    """Train a model on the shards in ``data_dir`` and write it to ``out_path``.
+
+    Resumes from ``checkpoint`` (default ``out_path + '.ckpt'``) when it exists.
+    """
+    spec = get_range(cfg.range_name)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    train_s = load_shards(data_dir, "train")
+    val_s = load_shards(data_dir, "val")
+    if not train_s:
+        raise RuntimeError(f"no training shards in {data_dir}")
+    net, feats = make_network(spec)
+    R = net.radius
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    checkpoint = checkpoint or out_path + ".ckpt"
+    step, history, rng = 0, [], random.Random(cfg.seed)
+    t_start, elapsed_before = time.time(), 0.0
+    if os.path.exists(checkpoint):
+        ck = torch.load(checkpoint, weights_only=False)
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        step, history, elapsed_before = ck["step"], ck["history"], ck["elapsed_s"]
+        rng.setstate(ck["rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        log(f"resumed from {checkpoint} at step {step}")
+    net.train()
+    run_loss = None
+    while step < cfg.steps:
+        idxs = [rng.randrange(len(train_s)) for _ in range(cfg.batch)]
+        x, y, w = _crop_batch(train_s, idxs, cfg.crop, R, rng, augment=True)
+        pred = net(x)
+        loss = (torch.abs(pred - y) * w).sum() / torch.clamp(w.sum(), min=1.0)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
+        if step % 25 == 0:
+            el = elapsed_before + time.time() - t_start
+            log(f"step {step}/{cfg.steps}  loss(MAE, A) {run_loss:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.0f} s")
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            v = validate(net, val_s, R) if val_s else {}
+            v["step"] = step
+            v["train_loss"] = run_loss
+            history.append(v)
+            log(f"validation at step {step}: {json.dumps(v)}")
+            el = elapsed_before + time.time() - t_start
+            torch.save(
+                {
+                    "net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
+                    "history": history, "elapsed_s": el, "rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
+                },
+                checkpoint + ".tmp",
+            )
+            os.replace(checkpoint + ".tmp", checkpoint)
+    elapsed = elapsed_before + time.time() - t_start
+    record = {
+        "config": asdict(cfg),
+        "n_train_samples": len(train_s),
+        "n_val_samples": len(val_s),
+        "train_structures": sorted({s["structure"] for s in train_s}),
+        "val_structures": sorted({s["structure"] for s in val_s}),
+        "history": history,
+        "train_seconds": elapsed,
+        "torch": torch.__version__,
+    }
+    model_id = f"deepres-{spec.name}-v1"
+    save_model(out_path, spec, net, feats, {k: v for k, v in record.items() if k != "train_structures"}, model_id)
+    with open(out_path + ".train.json", "w") as fh:
+        json.dump(record, fh, indent=1)
+    return record
+
+
+# ---------------------------------------------------------------- command line (`deepres train`)
+def add_arguments(p) -> None:
+    """Options of ``deepres train``."""
+    p.add_argument("--range", default="low", help="which model: low (2.5-13 A) or high (1.5-6 A)")
+    p.add_argument("--structures", required=True, help="folder of atomic models (e.g. shared/data/structures/bm5)")
+    p.add_argument("--data-dir", required=True, help="cache folder for simulated samples (resumable)")
+    p.add_argument("--output", required=True, help="model file to write (e.g. src/deepres/models/low.pt)")
+    p.add_argument("--n-train", type=int, default=1200, help="simulated training maps")
+    p.add_argument("--n-val", type=int, default=60, help="simulated validation maps (structures never trained on)")
+    p.add_argument("--steps", type=int, default=3000, help="optimiser steps")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--crop", type=int, default=24, help="output crop edge on the feature grid (2 working voxels each)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="processes for simulation")
+    p.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    p.add_argument("--generate-only", action="store_true", help="only simulate the samples")
+
+
+def run(args) -> int:
+    """Run ``deepres train``: simulate (or reuse) the samples, then fit and write the model."""
+    generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=args.seed, workers=args.workers)
+    if args.generate_only:
+        return 0
+    cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,
+                      lr=args.lr, seed=args.seed, threads=args.threads)
+    rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":  # python -m deepres.train ...
+    import argparse
+
+    _p = argparse.ArgumentParser(prog="python -m deepres.train", description=__doc__.splitlines()[0])
+    add_arguments(_p)
+    sys.exit(run(_p.parse_args()))

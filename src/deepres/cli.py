@@ -1,0 +1,229 @@
+"""The ``deepres`` command line (also ``python -m deepres``).
+
+Adding a subcommand
+-------------------
+Subcommands live in :data:`SUBCOMMANDS`, a list of :class:`Subcommand` entries
+``(name, help, "module:add_arguments_fn", "module:run_fn")``. The functions are given as strings
+and imported only when the parser is built (``add_arguments``) or the subcommand runs (``run``),
+so ``deepres --help`` stays quick. To add one, append a line here::
+
+    Subcommand("simulate", "simulate a map at a known resolution from an atomic model",
+               "deepres.simulate.cli:add_arguments", "deepres.simulate.cli:run"),
+
+or call :func:`register` from code that runs before :func:`main`. Contract:
+
+* ``add_arguments(parser: argparse.ArgumentParser) -> None`` adds the subcommand's options
+  (keep the module light: no torch import at module level if you can avoid it);
+* ``run(args: argparse.Namespace) -> int | None`` does the work and returns the exit status
+  (None means 0). Raise :class:`deepres.errors.InputError` for anything the user must fix: the
+  CLI prints ``deepres: error: <message>`` and exits 2. ``args.debug``/``args.quiet`` exist for
+  every subcommand.
+
+A subcommand whose module cannot be imported (not written yet, optional dependency missing) is
+left out of the parser instead of breaking the whole command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``deepres <name>`` subcommand (see the module docstring)."""
+
+    name: str
+    help: str
+    add_arguments: str | Callable[[argparse.ArgumentParser], None]
+    run: str | Callable[[argparse.Namespace], "int | None"]
+
+
+def _resolve(ref):
+    if callable(ref):
+        return ref
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+SUBCOMMANDS: list[Subcommand] = [
+    Subcommand("estimate", "estimate the local resolution of a cryo-EM map",
+               "deepres.cli:add_estimate_arguments", "deepres.cli:run_estimate"),
+]
+
+
+def register(sub: Subcommand) -> None:
+    """Add (or replace) a subcommand."""
+    SUBCOMMANDS[:] = [s for s in SUBCOMMANDS if s.name != sub.name] + [sub]
+
+
+# ----------------------------------------------------------------------------------------------
+# progress on the terminal
+
+
+class TerminalProgress:
+    """One line per step on stderr, with a percentage for the network; silent when disabled."""
+
+    def __init__(self, enabled: bool, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self._step = None
+        self._t0 = time.perf_counter()
+        self._last = 0.0
+
+    def __call__(self, step: str, fraction: float | None = None) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if step != self._step:
+            if self._step is not None:
+                self.stream.write("\n")
+            self._step = step
+            self._last = 0.0
+        elif fraction is not None and fraction < 1.0 and now - self._last < 0.2:
+            return
+        self._last = now
+        pct = f" {100 * fraction:3.0f}%" if fraction is not None else ""
+        self.stream.write(f"\r[{now - self._t0:6.1f} s] {step}{pct}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._step is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._step = None
+
+
+# ----------------------------------------------------------------------------------------------
+# deepres estimate
+
+
+def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Estimate the local resolution of a cryo-EM map inside a mask. Writes resolution.mrc "
+        "(resolution in Å at each voxel of the mask, 0 outside, on the map's grid), "
+        "resolution_chimera.mrc (the same with the background set to the median, for colouring), "
+        "histogram.xmd and summary.json into the output directory, all at once."
+    )
+    p.add_argument("volume", metavar="VOLUME", help="the map to analyse (MRC/CCP4 file, a full map, not a half map)")
+    p.add_argument("--mask", required=True, metavar="MASK",
+                   help="binary mask (MRC, 1 on the molecule, 0 outside) on the same grid as VOLUME")
+    p.add_argument("--range", default="low", metavar="low|high|2.5-13|1.5-6",
+                   help="expected resolution range: 'low' = 2.5-13 Å (default; works at 1 Å/voxel), "
+                        "'high' = 1.5-6 Å (for maps better than ~4 Å; works at 0.5 Å/voxel, 8x the memory)")
+    p.add_argument("--output-dir", "-o", metavar="DIR",
+                   help="where to write the results (default: <VOLUME name>_deepres beside VOLUME)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="run the network on the GPU (cuda), the CPU, or the GPU if there is one (auto, default)")
+    p.add_argument("--voxel-size", type=float, metavar="A",
+                   help="voxel size in Å, overriding the file headers (for maps whose header has none or a wrong one)")
+    p.add_argument("--force", action="store_true", help="replace the output directory if it exists and is not empty")
+    p.add_argument("--no-report", action="store_true", help="do not write the report (figures, ChimeraX script)")
+    p.add_argument("--model", metavar="PDB", dest="atomic_model",
+                   help="atomic model (PDB/mmCIF) fitted in the map: the report adds per-residue resolution")
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    from deepres.pipeline import estimate_files
+
+    progress = TerminalProgress(enabled=(not args.quiet) and sys.stderr.isatty())
+    try:
+        result, outdir = estimate_files(
+            args.volume, args.mask, output_dir=args.output_dir, range=args.range, device=args.device,
+            voxel_size_A=args.voxel_size, force=args.force, report=not args.no_report,
+            model_path=args.atomic_model, progress=progress,
+        )
+    finally:
+        progress.close()
+    if not args.quiet:
+        s = result
+        print(f"Median resolution {s.median_A:.2f} Å.")
+        print(f"Highest resolution {s.highest_A:.2f} Å, lowest resolution {s.lowest_A:.2f} Å "
+              f"({s.stats.n_voxels} mask voxels, {s.spec.name} range {s.spec.label} Å, model {s.model_id}, {s.device}).")
+        for w in s.warnings:
+            print(f"Warning: {w}")
+        print(f"Results in {outdir}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from deepres import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="deepres",
+        description="Local resolution of cryo-EM maps with a 3D neural network (a reimplementation of Xmipp DeepRes).",
+    )
+    parser.add_argument("--version", action="version", version=f"deepres {__version__}")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subs.required = True
+    for sc in SUBCOMMANDS:
+        try:
+            add = _resolve(sc.add_arguments)
+        except (ImportError, AttributeError):
+            continue
+        sp = subs.add_parser(sc.name, help=sc.help, description=sc.help)
+        add(sp)
+        sp.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+        sp.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+        sp.set_defaults(_run=sc.run)
+    return parser
+
+
+def _error(msg: str) -> None:
+    msg = " ".join(str(msg).split())  # one line
+    sys.stderr.write(f"deepres: error: {msg}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``deepres`` command; returns the exit status."""
+    from deepres.errors import DeepResError, InputError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        run = _resolve(args._run)
+        status = run(args)
+        return int(status or 0)
+    except InputError as exc:
+        if debug:
+            traceback.print_exc()
+        _error(exc)
+        return 2
+    except DeepResError as exc:
+        if debug:
+            traceback.print_exc()
+        _error(exc)
+        return 1
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write("deepres: interrupted; no output was written\n")
+        return 130
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        _error("out of memory: use a tighter mask, crop the map, or --range low")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        _error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report the traceback")
+        return 1
+
+
+def console_main() -> None:  # pragma: no cover - thin wrapper
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

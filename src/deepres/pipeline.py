@@ -519,7 +519,8 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
             if write_report is not None:
                 if progress:
                     progress("writing the report", None)
-                write_report(tmp, result, vol, result.mask, model_path=str(model_path) if model_path else None)
+                write_report(tmp, result, vol, result.mask, model_path=str(model_path) if model_path else None,
+                             input_map_path=str(volume_path))
         summary["warnings"] = list(result.warnings)
         summary["timings_s"]["total"] = round(time.perf_counter() - t_start, 3)
         summary["software"]["version"] = __version__

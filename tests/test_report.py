@@ -331,3 +331,31 @@ def test_shape_mismatch_raises(tmp_path):
     with pytest.raises(ValueError, match="mask shape"):
         write_report(tmp_path, result, vol, mask[:-1])
     assert not math.isnan(result.median_A)
+
+
+def test_pipeline_shaped_result(tmp_path, model_case):
+    """LocalResolution-like: .spec, .model_id, .summary() method, .warnings list, and the map's
+    path taken from ``volume.header['path']`` when ``input_map_path`` is not given."""
+    model, _ = model_case
+    vol, mask, fake = make_case()
+    map_path = tmp_path / "emd.mrc"
+    map_path.write_bytes(b"x")
+    vol.header["path"] = str(map_path)
+
+    class PipelineResult:
+        resolution = fake.resolution
+        median_A, highest_A, lowest_A = fake.median_A, fake.highest_A, fake.lowest_A
+        spec = get_range("high")
+        model_id, model_sha256 = "deepres-high-1", "ab" * 32
+        warnings: list = []
+        parameters: dict = {}
+
+        def summary(self):
+            return {"model": {"id": self.model_id}}
+
+    result = PipelineResult()
+    with pytest.warns(UserWarning):
+        written = write_report(tmp_path / "o", result, vol, mask, model_path=model)
+    assert "chimerax.cxc" in written
+    assert _cxc_commands(tmp_path / "o" / "chimerax.cxc")[1] == 'open "../emd.mrc"'
+    assert len(result.warnings) == 1 and "outside the map" in result.warnings[0]

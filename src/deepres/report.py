@@ -84,22 +84,18 @@ def _summary_lines(result, values: np.ndarray, volume, input_map_path) -> list[t
     rows.append(("median", f"{med:.2f} Å"))
     rows.append(("highest (best)", f"{hi_res:.2f} Å"))
     rows.append(("lowest (worst)", f"{lo_res:.2f} Å"))
-    rng = getattr(result, "range", None)
+    rng = getattr(result, "range", None) or getattr(result, "spec", None)
     if rng is not None:
         name = getattr(rng, "name", "")
         try:
             rows.append(("range", f"{name} ({float(rng.min_A):g}–{float(rng.max_A):g} Å)"))
         except (AttributeError, TypeError, ValueError):
             rows.append(("range", str(name or rng)))
-    summary = getattr(result, "summary", None)
-    if isinstance(summary, dict):
-        for key in ("model_id", "model", "model_name"):
-            if summary.get(key):
-                rows.append(("model", str(summary[key])))
-                break
-        sha = summary.get("model_sha256")
-        if sha:
-            rows.append(("model sha256", str(sha)[:12]))
+    model_id, sha = _model_identity(result)
+    if model_id:
+        rows.append(("model", model_id))
+    if sha:
+        rows.append(("model sha256", sha[:12]))
     if input_map_path:
         rows.append(("map", os.path.basename(str(input_map_path))))
     shape = getattr(getattr(volume, "data", None), "shape", None)
@@ -108,6 +104,40 @@ def _summary_lines(result, values: np.ndarray, volume, input_map_path) -> list[t
         rows.append(("grid", f"{'×'.join(str(s) for s in shape)} at {float(vs):.3g} Å/voxel"))
     rows.append(("voxels in mask", f"{values.size:,}"))
     return rows
+
+
+def _model_identity(result) -> tuple[str | None, str | None]:
+    """(model id, sha256) from ``result.model_id``/``model_sha256`` or a ``summary`` dict (or method)."""
+    model_id = getattr(result, "model_id", None)
+    sha = getattr(result, "model_sha256", None)
+    summary = getattr(result, "summary", None)
+    if callable(summary) and not (model_id and sha):
+        try:
+            summary = summary()
+        except Exception:  # a report must not fail on a summary it only decorates with
+            summary = None
+    if isinstance(summary, dict):
+        model = summary.get("model")
+        if isinstance(model, dict):
+            model_id = model_id or model.get("id")
+            sha = sha or model.get("sha256")
+        for key in ("model_id", "model", "model_name"):
+            if not model_id and summary.get(key) and not isinstance(summary.get(key), dict):
+                model_id = summary[key]
+        sha = sha or summary.get("model_sha256")
+    return (str(model_id) if model_id else None), (str(sha) if sha else None)
+
+
+def _input_map_path(volume, result) -> str | None:
+    """The input map's file: ``volume.header['path']`` (set by :mod:`deepres.mrc`) or
+    ``result.parameters['volume']``."""
+    header = getattr(volume, "header", None)
+    if isinstance(header, dict) and header.get("path"):
+        return str(header["path"])
+    params = getattr(result, "parameters", None)
+    if isinstance(params, dict) and params.get("volume"):
+        return str(params["volume"])
+    return None
 
 
 def _slice_centre(valid: np.ndarray, mask: np.ndarray | None) -> tuple[int, int, int]:
@@ -307,8 +337,9 @@ def write_report(
     result : object
         ``.resolution``: Volume (or array) of local resolution, float32 `(z, y, x)` Å, 0 outside
         the mask, on the grid of ``volume``; optionally ``.median_A``, ``.highest_A`` (smallest Å),
-        ``.lowest_A`` (largest Å), ``.range`` (RangeSpec), ``.summary`` (dict; a ``model_id``
-        entry is shown).
+        ``.lowest_A`` (largest Å), ``.range`` or ``.spec`` (RangeSpec), ``.model_id`` /
+        ``.model_sha256`` or ``.summary`` (dict or method returning one), ``.warnings`` (list: the
+        atoms-outside message is appended), ``.parameters`` (dict).
     volume : Volume
         The input map: ``.data`` `(z, y, x)`, ``.voxel_size_A``, ``.origin_A`` `(z, y, x)` Å of the
         centre of voxel ``[0, 0, 0]``.
@@ -317,7 +348,10 @@ def write_report(
     model_path : path or None
         Atomic model (any file gemmi reads: .pdb, .cif, .ent, .gz) in the map's frame.
     input_map_path : path or None
-        The input map file, for ``chimerax.cxc``.
+        The input map file, for ``chimerax.cxc``; default ``volume.header["path"]`` (set when the
+        map was read by :mod:`deepres.mrc`) or ``result.parameters["volume"]``. Relative paths are
+        taken from the current directory. The script refers to it by a path relative to
+        ``outdir``: a staging folder must be a sibling of the final folder for that to hold.
     color_range_A : (low, high) or None
         Colour limits in Å for all outputs; default the in-mask min/max.
 
@@ -345,6 +379,8 @@ def write_report(
             raise ValueError(f"mask shape {mask.shape} != map shape {data.shape}")
     valid = _valid_voxels(res, mask)
     lo, hi = color_range(result, res[valid], color_range_A)
+    if input_map_path is None:
+        input_map_path = _input_map_path(volume, result)
     note = ("colour range: given by the caller" if color_range_A is not None
             else "colour range: in-mask min/max of this result")
 
@@ -365,6 +401,8 @@ def write_report(
         msg = mlr.warning()
         if msg:
             warnings.warn(msg, UserWarning, stacklevel=2)
+            if isinstance(getattr(result, "warnings", None), list):
+                result.warnings.append(msg)  # the pipeline copies these into summary.json
 
     if input_map_path is not None:
         chimera_map = outdir / CHIMERA_MAP

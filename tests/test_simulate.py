@@ -231,3 +231,14 @@ def test_case_max_box_subbox():
     case = simulate_case(SMALL, "high", 0.5, seed=2, max_box=40, noise="none")
     assert case.map.shape == (40, 40, 40) and case.params["sub_box"]
     assert case.truth.data.min() >= 1.5
+
+
+def test_cli_simulate(tmp_path, capsys):
+    from deepres.cli import main
+
+    rc = main(["simulate", str(SMALL), "--range", "low", "--voxel-size", "1.0", "--seed", "1",
+               "--output-dir", str(tmp_path / "o"), "--field", "domains", "--noise-snr", "2"])
+    assert rc in (0, None)
+    params = json.loads((tmp_path / "o" / "params.json").read_text())
+    assert params["field"]["kind"] == "domains" and params["snr"] == 2.0
+    assert all((tmp_path / "o" / f"{n}.mrc").is_file() for n in ("map", "half1", "half2", "truth", "mask"))

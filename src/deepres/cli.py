@@ -55,6 +55,8 @@ def _resolve(ref):
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand("estimate", "estimate the local resolution of a cryo-EM map",
                "deepres.cli:add_estimate_arguments", "deepres.cli:run_estimate"),
+    Subcommand("simulate", "simulate a map at a known local resolution from an atomic model",
+               "deepres.simulate.cli:add_arguments", "deepres.simulate.cli:run"),
 ]
 
 

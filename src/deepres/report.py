@@ -184,12 +184,10 @@ def plot_report(
         Only shown in the summary.
     dpi : int
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # an explicit Figure (no pyplot): no global backend switch, no display needed
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
     res = np.asarray(getattr(result.resolution, "data", result.resolution), dtype=np.float32)
     data = np.asarray(volume.data, dtype=np.float32)
@@ -222,7 +220,7 @@ def plot_report(
          valid[:, :, cx], ext(oy, ny, oz, nz), "y (Å)", "z (Å)"),
     ]
 
-    fig = plt.figure(figsize=(15, 9.5), dpi=dpi)
+    fig = Figure(figsize=(15, 9.5), dpi=dpi)
     gs = fig.add_gridspec(2, 4, width_ratios=[1, 1, 1, 0.06], height_ratios=[1.15, 1],
                           hspace=0.32, wspace=0.28, left=0.05, right=0.95, top=0.92, bottom=0.07)
     title = "deepres local resolution"
@@ -285,7 +283,6 @@ def plot_report(
              f"colours: {CMAP_NAME}, {lo:.2f}–{hi:.2f} Å in all panels",
              fontsize=9, va="top", transform=axt.transAxes, color="0.4")
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,120 @@
+"""Write the fixed accuracy-benchmark case lists ``src/deepres/data/benchmark_cases_{low,high}.json``.
+
+Deterministic (seeded); rerunning it rewrites the same files. Run from the repository root::
+
+    python benchmarks/make_cases.py
+
+Design
+------
+- 24 cases per range, each on a different held-out bm5 structure (``heldout_structures.txt``),
+  chosen to span small (~600 atoms) to large (~18,000 atoms) molecules; the two ranges use
+  different draws.
+- Input voxel size spread evenly over 0.8-1.6 Å (low) or 0.5-0.9 Å (high), shuffled.
+- Field kinds cycle through uniform, smooth, domains, radial, mixed (about 5 of each).
+- Noise spectra cycle white, coloured, lowpass with a log-uniform SNR per half map in
+  [1, 20]; mask style alternates tight/loose. Everything else (rotation, B-factors, scale,
+  offset, sub-box of large structures) is drawn by the simulator from the case seed.
+- The order interleaves size terciles, so that any prefix (``--cases N``, ``--quick``) mixes
+  small and large molecules, voxel sizes and field kinds.
+- One extra ``invariance`` case per range: a uniform field (fixed value), so that the same
+  structure simulated at two voxel sizes has the same truth.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from deepres.benchmark import DEFAULT_STRUCTURES_DIR, heldout_structures  # noqa: E402
+
+N_CASES = 24
+VOXELS = {"low": (0.8, 1.6), "high": (0.5, 0.9)}
+KINDS = ("uniform", "smooth", "domains", "radial", "mixed")
+NOISES = ("white", "coloured", "lowpass")
+SNR = (1.0, 20.0)
+SEEDS = {"low": 20261201, "high": 20261202}
+INVARIANCE = {
+    "low": {"structure": "1WQ1_l_u.pdb.gz", "voxel_size_A": 1.0, "field_A": 6.0},
+    "high": {"structure": "1NSN_l_u.pdb.gz", "voxel_size_A": 0.6, "field_A": 3.5},
+}
+
+
+def n_atoms(path: Path) -> int:
+    """Number of ATOM/HETATM records (cheap; no gemmi needed)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as fh:
+        return sum(1 for line in fh if line.startswith(("ATOM", "HETATM")))
+
+
+def make(range_name: str, structures: list[str], sizes: dict[str, int]) -> dict:
+    rng = np.random.default_rng(SEEDS[range_name])
+    by_size = sorted(structures, key=lambda s: sizes[s])
+    terciles = [list(t) for t in np.array_split(np.array(by_size, dtype=object), 3)]
+    chosen: list[str] = []
+    # 8 per tercile, drawn without replacement
+    per = N_CASES // 3
+    picks = [list(rng.choice(t, size=per, replace=False)) for t in terciles]
+    for i in range(per):
+        for t in (0, 2, 1):  # small, large, medium, ...
+            chosen.append(str(picks[t][i]))
+    lo, hi = VOXELS[range_name]
+    voxels = np.round(np.linspace(lo, hi, N_CASES), 3)
+    rng.shuffle(voxels)
+    cases = []
+    for i, s in enumerate(chosen):
+        snr = float(np.exp(rng.uniform(np.log(SNR[0]), np.log(SNR[1]))))
+        cases.append({
+            "id": f"{range_name}-{i:02d}",
+            "range": range_name,
+            "structure": s,
+            "n_atoms": sizes[s],
+            "seed": int(rng.integers(1, 2**31 - 1)),
+            "voxel_size_A": float(voxels[i]),
+            "field_kind": KINDS[i % len(KINDS)],
+            "options": {
+                "noise": NOISES[i % len(NOISES)],
+                "snr": round(snr, 3),
+                "mask_style": "tight" if i % 2 == 0 else "loose",
+            },
+        })
+    inv = INVARIANCE[range_name]
+    invariance = {
+        "id": f"{range_name}-inv",
+        "range": range_name,
+        "structure": inv["structure"],
+        "n_atoms": sizes[inv["structure"]],
+        "seed": SEEDS[range_name] + 7,
+        "voxel_size_A": inv["voxel_size_A"],
+        "field_kind": "uniform",
+        "options": {"field_A": inv["field_A"], "noise": "white", "snr": 10.0, "mask_style": "tight"},
+    }
+    return {
+        "format": "deepres-benchmark-cases/1",
+        "range": range_name,
+        "generated_by": "benchmarks/make_cases.py",
+        "note": "held-out bm5 structures only; see docs/benchmark.md",
+        "cases": cases,
+        "invariance": invariance,
+    }
+
+
+def main() -> None:
+    structures = heldout_structures()
+    root = Path(DEFAULT_STRUCTURES_DIR)
+    sizes = {s: n_atoms(root / s) for s in structures}
+    for r in ("low", "high"):
+        doc = make(r, structures, sizes)
+        out = ROOT / "src" / "deepres" / "data" / f"benchmark_cases_{r}.json"
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {out} ({len(doc['cases'])} cases, {len({c['structure'] for c in doc['cases']})} structures)")
+
+
+if __name__ == "__main__":
+    main()

@@ -57,6 +57,8 @@ SUBCOMMANDS: list[Subcommand] = [
                "deepres.cli:add_estimate_arguments", "deepres.cli:run_estimate"),
     Subcommand("simulate", "simulate a map at a known local resolution from an atomic model",
                "deepres.simulate.cli:add_arguments", "deepres.simulate.cli:run"),
+    Subcommand("benchmark", "accuracy benchmark on simulated held-out maps, real maps and invariance checks",
+               "deepres.benchmark:add_arguments", "deepres.benchmark:run_from_args"),
 ]
 
 

@@ -242,3 +242,15 @@ def test_cli_simulate(tmp_path, capsys):
     params = json.loads((tmp_path / "o" / "params.json").read_text())
     assert params["field"]["kind"] == "domains" and params["snr"] == 2.0
     assert all((tmp_path / "o" / f"{n}.mrc").is_file() for n in ("map", "half1", "half2", "truth", "mask"))
+
+
+def test_dilate_ball_matches_distance_transform():
+    from scipy import ndimage
+
+    from deepres.simulate.masks import dilate_ball
+
+    rng = np.random.default_rng(0)
+    m = ndimage.gaussian_filter(rng.standard_normal((30, 26, 22)), 2) > 0.1
+    m[0, :3, :3] = True  # touches the box edge
+    for r in (1.0, 2.5, 4.3):
+        np.testing.assert_array_equal(dilate_ball(m, r), ndimage.distance_transform_edt(~m) <= r)

@@ -1,0 +1,261 @@
+"""Tests of the benchmark harness: metrics with known answers, the command-template estimator,
+the case lists, and the report. Fast: synthetic arrays and tiny fake cases only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from deepres import benchmark as B
+from deepres.metrics import aggregate, atom_values, pearson, score_map, spearman
+from deepres.volume import Volume
+
+
+def _truth(shape=(16, 16, 16), seed=0):
+    rng = np.random.default_rng(seed)
+    t = 3.0 + 5.0 * rng.random(shape)
+    m = np.zeros(shape, dtype=np.float32)
+    m[3:-3, 3:-3, 3:-3] = 1
+    return t.astype(np.float32), m
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def test_perfect_estimator():
+    t, m = _truth()
+    s = score_map(t, t, m)
+    assert s["mae_A"] == 0.0 and s["median_ae_A"] == 0.0 and s["bias_A"] == 0.0
+    assert s["pearson"] == pytest.approx(1.0) and s["spearman"] == pytest.approx(1.0)
+    assert s["coverage"] == 1.0 and s["n_mask"] == int(m.sum())
+    assert s["within_1A"] == 1.0
+
+
+def test_constant_offset_gives_bias():
+    t, m = _truth()
+    s = score_map(t + 0.7, t, m)
+    assert s["bias_A"] == pytest.approx(0.7, abs=1e-5)
+    assert s["mae_A"] == pytest.approx(0.7, abs=1e-5)
+    assert s["rmse_A"] == pytest.approx(0.7, abs=1e-5)
+    assert s["pearson"] == pytest.approx(1.0)
+    s = score_map(t - 1.5, t, m)
+    assert s["bias_A"] == pytest.approx(-1.5, abs=1e-5)
+
+
+def test_outside_mask_is_ignored_and_missing_values_reduce_coverage():
+    t, m = _truth()
+    e = t.copy()
+    e[m == 0] = 100.0  # garbage outside the mask does not count
+    inside = np.argwhere(m > 0)
+    n = len(inside)
+    for k, (z, y, x) in enumerate(inside[: n // 4]):
+        e[z, y, x] = 0.0 if k % 2 else np.nan  # no estimate
+    s = score_map(e, t, m)
+    assert s["mae_A"] == 0.0
+    assert s["coverage"] == pytest.approx(1 - (n // 4) / n)
+    assert s["n_scored"] == n - n // 4
+
+
+def test_no_estimate_at_all():
+    t, m = _truth()
+    s = score_map(np.zeros_like(t), t, m)
+    assert s["coverage"] == 0.0 and s["mae_A"] is None and s["pearson"] is None
+
+
+def test_constant_estimate_has_no_correlation_and_shapes_are_checked():
+    t, m = _truth()
+    s = score_map(np.full_like(t, 5.0), t, m)
+    assert s["pearson"] is None and s["spearman"] is None
+    with pytest.raises(ValueError, match="shapes differ"):
+        score_map(t[:-1], t, m)
+
+
+def test_correlations():
+    x = np.arange(50, dtype=float)
+    assert pearson(x, 2 * x + 1) == pytest.approx(1.0)
+    assert pearson(x, -x) == pytest.approx(-1.0)
+    assert spearman(x, np.exp(x / 10)) == pytest.approx(1.0)  # monotone, not linear
+    assert pearson(x, x ** 3) < 1.0
+    assert np.isnan(pearson(np.ones(5), x[:5]))
+
+
+def test_aggregate():
+    t, m = _truth()
+    scores = [score_map(t + d, t, m) for d in (0.0, 1.0, -1.0)]
+    a = aggregate(scores, [1.0, 2.0, 3.0])
+    assert a["n_cases"] == 3
+    assert a["mae_A_mean"] == pytest.approx(2 / 3, abs=1e-5)
+    assert a["bias_A_mean"] == pytest.approx(0.0, abs=1e-5)
+    assert a["time_s_total"] == 6.0
+
+
+def test_atom_values_trilinear_and_axis_order():
+    # value = x index: interpolation at an atom's x gives back its x position
+    shape = (6, 7, 8)
+    zz, yy, xx = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    vs, origin = 2.0, (10.0, 20.0, 30.0)  # (z, y, x)
+    xyz = np.array([[30.0 + 2.0 * 2.5, 20.0 + 2.0 * 1.0, 10.0 + 2.0 * 3.0]])  # x=2.5, y=1, z=3 voxels
+    assert atom_values(xx.astype(float), vs, origin, xyz)[0] == pytest.approx(2.5)
+    assert atom_values(yy.astype(float), vs, origin, xyz)[0] == pytest.approx(1.0)
+    assert atom_values(zz.astype(float), vs, origin, xyz)[0] == pytest.approx(3.0)
+    assert np.isnan(atom_values(xx.astype(float), vs, origin, np.array([[0.0, 0.0, 0.0]]))[0])
+
+
+# ---------------------------------------------------------------------------- cases
+
+
+@pytest.mark.parametrize("rname", ["low", "high"])
+def test_case_files_reference_only_heldout_structures(rname):
+    held = set(B.heldout_structures())
+    cases = B.load_cases(rname)
+    assert len(cases) >= 20
+    assert len({c.structure for c in cases}) >= 20
+    assert all(c.structure in held for c in cases)
+    assert len({c.id for c in cases}) == len(cases)
+    assert all(c.range == rname for c in cases)
+    lo, hi = {"low": (0.8, 1.6), "high": (0.5, 0.9)}[rname]
+    assert all(lo - 1e-9 <= c.voxel_size_A <= hi + 1e-9 for c in cases)
+    assert len({c.field_kind for c in cases}) >= 4
+    inv = B.load_invariance_case(rname)
+    assert inv is not None and inv.structure in held
+
+
+def test_heldout_list_is_disjoint_from_training_if_known():
+    held = B.heldout_structures()
+    assert len(held) == len(set(held)) and len(held) > 20
+
+
+# ---------------------------------------------------------------------------- harness
+
+
+def _fake_case(case: B.Case):
+    """A cheap stand-in for simulate_case: a smooth blob, a truth gradient, a mask."""
+    shape = (20, 20, 20)
+    rng = np.random.default_rng(case.seed)
+    t, m = _truth(shape, case.seed)
+    mp = rng.normal(size=shape).astype(np.float32)
+    v = case.voxel_size_A
+    vol = lambda a: Volume(np.asarray(a, np.float32), v)  # noqa: E731
+    return SimpleNamespace(map=vol(mp), half1=vol(mp + 0.1), half2=vol(mp - 0.1), truth=vol(t), mask=vol(m),
+                           params={"fake": True})
+
+
+class _TruthEstimator(B.Estimator):
+    name = "truth"
+    needs_truth = True
+
+    def run(self, inputs):
+        return np.asarray(inputs.truth.data, np.float32)
+
+
+def _write_truth_command(tmp_path: Path) -> str:
+    """A fake external tool: writes the truth (saved beside the inputs) as its result."""
+    script = tmp_path / "fake_tool.py"
+    script.write_text(
+        "import sys, shutil, os\n"
+        "mask, outdir, vs = sys.argv[1], sys.argv[2], float(sys.argv[3])\n"
+        "src = os.path.join(os.path.dirname(mask), 'truth.mrc')\n"
+        "shutil.copy(src, os.path.join(outdir, 'res.mrc'))\n"
+    )
+    return f"{sys.executable} {script} {{mask}} {{outdir}} {{voxel_size}}"
+
+
+class _TruthWritingCommand(B.CommandEstimator):
+    """Writes the truth next to the inputs before running the command (so the command can copy it)."""
+
+    def run(self, inputs):
+        from deepres.mrc import write_volume
+
+        d = Path(inputs.files()["mask"]).parent
+        write_volume(d / "truth.mrc", inputs.truth.data, inputs.truth)
+        return super().run(inputs)
+
+
+def test_command_template_estimator_scores_zero_error(tmp_path):
+    cases = [B.Case(f"t-{i}", "low", "none.pdb", seed=i, voxel_size_A=1.1) for i in range(2)]
+    est = _TruthWritingCommand(_write_truth_command(tmp_path), "res.mrc", name="fake-tool")
+    res = B.run_cases(cases, [est, B.OracleMedianEstimator()], simulate_fn=_fake_case, workdir=tmp_path / "w")
+    for row in res["cases"]:
+        e = row["estimators"]["fake-tool"]
+        assert "error" not in e, e
+        assert e["mae_A"] == pytest.approx(0.0, abs=1e-6)
+        assert e["pearson"] == pytest.approx(1.0)
+        assert e["coverage"] == 1.0
+        assert row["estimators"]["oracle-median"]["mae_A"] > 0.5
+    assert res["summary"]["fake-tool"]["mae_A_mean"] == pytest.approx(0.0, abs=1e-6)
+    assert res["summary"]["fake-tool"]["n_errors"] == 0
+
+
+def test_command_placeholders_are_quoted(tmp_path):
+    est = B.CommandEstimator("tool {map} {mask} {half1} {half2} {outdir} {voxel_size} {range}", "x.mrc")
+    case = _fake_case(B.Case("q", "high", "s", 0, 0.75))
+    inp = B.CaseInputs("q", "high", case.map, case.mask, case.half1, case.half2, case.truth,
+                       workdir=tmp_path / "dir with space")
+    cmd = est.command_for(inp, tmp_path / "out dir")
+    assert "'" in cmd and "0.75" in cmd and cmd.endswith(" high")
+    assert est.needs_halves
+
+
+def test_failing_command_is_reported_not_fatal(tmp_path):
+    cases = [B.Case("f", "low", "s", 0, 1.0)]
+    est = B.CommandEstimator(f"{sys.executable} -c 'import sys; sys.exit(3)'", "r.mrc", name="broken")
+    res = B.run_cases(cases, [est], simulate_fn=_fake_case, workdir=tmp_path)
+    assert "status 3" in res["cases"][0]["estimators"]["broken"]["error"]
+    assert res["summary"]["broken"]["n_errors"] == 1
+
+
+def test_in_process_estimator_and_report(tmp_path):
+    cases = [B.Case(f"c{i}", "low", "s", i, 1.0, "smooth") for i in range(3)]
+    res = B.run_cases(cases, [_TruthEstimator(), B.OracleMedianEstimator()], simulate_fn=_fake_case)
+    doc = {"date": "today", "estimator": {"name": "truth", "kind": "test"}, "relion": {"note": "missing"},
+           "machine": {}, "ranges": {"low": res}}
+    md = B.to_markdown(doc)
+    assert "RELION: not run" in md and "| truth | 3 | 0.00 |" in md
+    jp, mp = B.write_report(doc, tmp_path, "acc")
+    assert json.loads(jp.read_text())["ranges"]["low"]["summary"]["truth"]["mae_A_mean"] == 0.0
+    assert mp.read_text() == md
+
+
+def test_invariance_of_an_exact_estimator(tmp_path):
+    """A map-only estimator that is exactly invariant passes every check."""
+
+    class LocalMean(B.Estimator):
+        name = "local-mean"
+
+        def run(self, inputs):
+            from scipy import ndimage
+
+            d = np.asarray(inputs.map.data, np.float64)
+            m = np.asarray(inputs.mask.data) > 0
+            z = (d - d[m].mean()) / d[m].std()
+            out = 5.0 + ndimage.uniform_filter(z, 3, mode="wrap")
+            return np.where(m, out, 0.0).astype(np.float32)
+
+    case = B.Case("inv", "low", "s", 1, 1.0, "uniform")
+    out = B.run_invariance("low", LocalMean(), case, Path("."), tmp_path, simulate_fn=_fake_case)
+    assert set(out["checks"]) == {"scale_x1000", "offset", "rot90_z", "rot90_y", "rot90_x", "voxel_size"}
+    assert out["checks"]["scale_x1000"]["passed"] and out["checks"]["offset"]["passed"]
+    assert all(out["checks"][f"rot90_{a}"]["passed"] for a in "zyx")
+
+
+def test_threshold_mask():
+    shape = (32, 32, 32)
+    zz, yy, xx = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    blob = np.exp(-((zz - 16) ** 2 + (yy - 16) ** 2 + (xx - 16) ** 2) / (2 * 3.0 ** 2)).astype(np.float32)
+    m = B.threshold_mask(Volume(blob, 1.0), dilate_vox=0)
+    m3 = B.threshold_mask(Volume(blob, 1.0))
+    assert m.data[16, 16, 16] == 1 and m.data[0, 0, 0] == 0
+    assert m3.data.sum() > m.data.sum()
+    assert set(np.unique(m3.data)) <= {0.0, 1.0}
+
+
+def test_cli_parser_registers_benchmark():
+    from deepres.cli import build_parser
+
+    args = build_parser().parse_args(["benchmark", "--quick", "--range", "low", "--command", "x {map}"])
+    assert args.quick and args.ranges == "low" and args.command_template == "x {map}"

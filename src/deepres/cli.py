@@ -213,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         sys.stderr.write("deepres: interrupted; no output was written\n")
         return 130
+    except OSError as exc:  # disk full, permissions changed under our feet, ...
+        if debug:
+            traceback.print_exc()
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        _error(f"system error{where}: {exc.strerror or exc}; nothing was written")
+        return 1
     except MemoryError:
         if debug:
             traceback.print_exc()

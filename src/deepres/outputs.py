@@ -73,8 +73,14 @@ def check_output_dir(outdir: str | os.PathLike, inputs: list[str | os.PathLike],
     parent = out.parent
     if not parent.is_dir():
         raise InputError(f"the folder {parent} (where {out.name} would go) does not exist: create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write in {parent} (read-only or no permission): choose another --output-dir")
+    # Probe for real (os.access says yes to root even on folders it cannot write).
+    try:
+        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write in {parent} ({exc.strerror or 'read-only or no permission'}): choose another --output-dir"
+        ) from exc
     return out
 
 

@@ -1,0 +1,95 @@
+"""The command line: help, success output, the subcommand registry, error reporting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from pipeline_helpers import use_untrained, write_pair
+
+from deepres import cli
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def test_python_m_help_lists_every_option():
+    p = subprocess.run([sys.executable, "-m", "deepres", "estimate", "--help"], capture_output=True, text=True, env=ENV)
+    assert p.returncode == 0
+    for opt in ("--mask", "--range", "--output-dir", "--device", "--voxel-size", "--force", "--quiet",
+                "--debug", "--no-report", "--model"):
+        assert opt in p.stdout
+    top = subprocess.run([sys.executable, "-m", "deepres", "--help"], capture_output=True, text=True, env=ENV)
+    assert top.returncode == 0 and "estimate" in top.stdout
+
+
+def test_subprocess_error_is_one_line_exit_2(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "deepres", "estimate", str(tmp_path / "nope.mrc"), "--mask",
+                        str(tmp_path / "m.mrc")], capture_output=True, text=True, env=ENV)
+    assert p.returncode == 2
+    assert p.stderr.startswith("deepres: error: map file") and "does not exist" in p.stderr
+    assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+def test_estimate_prints_summary(tmp_path, monkeypatch, capsys):
+    use_untrained(monkeypatch)
+    vp, mp = write_pair(tmp_path, shape=(26, 28, 24))
+    rc = cli.main(["estimate", str(vp), "--mask", str(mp), "--device", "cpu", "--no-report"])
+    assert rc == 0
+    out = capsys.readouterr()
+    assert "Median resolution" in out.out and "Highest resolution" in out.out
+    assert out.err == ""  # not a terminal: no progress display
+    outdir = tmp_path / "map_deepres"  # default: <stem>_deepres beside the map
+    assert json.loads((outdir / "summary.json").read_text())["parameters"]["report"] is False
+    # --quiet prints nothing; --force replaces the folder
+    rc = cli.main(["estimate", str(vp), "--mask", str(mp), "--device", "cpu", "--no-report", "--quiet", "--force",
+                   "--range", "2.5-13"])
+    assert rc == 0
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_progress_display_only_on_a_terminal():
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    s = Tty()
+    p = cli.TerminalProgress(enabled=True, stream=s)
+    p("reading", None)
+    p("running the network", 0.5)
+    p.close()
+    assert "reading" in s.getvalue() and "50%" in s.getvalue()
+    q = io.StringIO()
+    p2 = cli.TerminalProgress(enabled=False, stream=q)
+    p2("reading", None)
+    assert q.getvalue() == ""
+
+
+def test_debug_shows_traceback(tmp_path, capsys):
+    rc = cli.main(["estimate", str(tmp_path / "x.mrc"), "--mask", str(tmp_path / "y.mrc"), "--debug"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" in err and "deepres: error:" in err
+
+
+def test_registry(monkeypatch, capsys):
+    calls = []
+
+    def add(p):
+        p.add_argument("--n", type=int, default=1)
+
+    def run(args):
+        calls.append(args.n)
+        return 0
+
+    monkeypatch.setattr(cli, "SUBCOMMANDS", list(cli.SUBCOMMANDS))
+    cli.register(cli.Subcommand("hello", "say hello", add, run))
+    cli.register(cli.Subcommand("broken", "not installed", "deepres.no_such_module:add", "deepres.no_such_module:run"))
+    assert cli.main(["hello", "--n", "3"]) == 0 and calls == [3]
+    with pytest.raises(SystemExit):
+        cli.main(["broken"])  # left out of the parser, not a crash at start-up
+    assert cli.main(["estimate", "/nonexistent.mrc", "--mask", "/nonexistent2.mrc"]) == 2

@@ -187,6 +187,23 @@ def _error(msg: str) -> None:
     sys.stderr.write(f"deepres: error: {msg}\n")
 
 
+def _sigterm_as_interrupt() -> None:
+    """Let ``kill`` (SIGTERM) clean up like Ctrl-C: no partial output is left."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # pragma: no cover - exotic platforms
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``deepres`` command; returns the exit status."""
     from deepres.errors import DeepResError, InputError
@@ -194,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
+    _sigterm_as_interrupt()
     try:
         run = _resolve(args._run)
         status = run(args)

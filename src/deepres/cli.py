@@ -59,6 +59,8 @@ SUBCOMMANDS: list[Subcommand] = [
                "deepres.simulate.cli:add_arguments", "deepres.simulate.cli:run"),
     Subcommand("benchmark", "accuracy benchmark on simulated held-out maps, real maps and invariance checks",
                "deepres.benchmark:add_arguments", "deepres.benchmark:run_from_args"),
+    Subcommand("train", "train a model on maps simulated from atomic models (see docs/models.md)",
+               "deepres.train:add_arguments", "deepres.train:run"),
 ]
 
 

@@ -70,7 +70,7 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
     from deepres.simulate import simulate_case  # lazy: gemmi only when training
 
     torch.set_num_threads(1)
-    case = simulate_case(structure_path, spec, spec.voxel_size_A, seed, max_box=112)
+    case = simulate_case(structure_path, spec, spec.voxel_size_A, seed, max_box=96)
     mask = case.mask.data > 0.5
     masked, _ = mask_map(case.map.data, mask)
     mask_b = binarise(mask.astype(np.float32))

@@ -284,6 +284,21 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
             "or use a tighter mask"
         )
 
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            free_gpu, _ = torch.cuda.mem_get_info(torch.device(device))
+        except Exception:  # noqa: BLE001 - no usable answer: let the run try
+            free_gpu = None
+        if free_gpu is not None and mem_net > free_gpu * MEMORY_FRACTION:
+            raise InputError(
+                f"not enough GPU memory: the network needs about {mem_net / 2**30:.1f} GB and "
+                f"{free_gpu / 2**30:.1f} GB are free on {device}: use --device cpu, "
+                + ("--range low, " if spec.name == "high" else "")
+                + "or crop the map and mask to the region of interest"
+            )
+
     crop_origin = tuple(o + s.start * v_in for o, s in zip(vol.origin_A, sl))
     pads = [(0, p - n) for p, n in zip(padded_shape, crop_shape_in)]
     m_crop = np.pad(masked[sl], pads)

@@ -254,3 +254,9 @@ def test_dilate_ball_matches_distance_transform():
     m[0, :3, :3] = True  # touches the box edge
     for r in (1.0, 2.5, 4.3):
         np.testing.assert_array_equal(dilate_ball(m, r), ndimage.distance_transform_edt(~m) <= r)
+
+
+def test_heldout_flag():
+    from deepres.simulate import is_heldout
+
+    assert is_heldout("/x/1A2K_l_u.pdb.gz") and is_heldout(SMALL) and not is_heldout("1AK4_target.pdb.gz")

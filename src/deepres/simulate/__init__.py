@@ -10,7 +10,7 @@ The pieces (see ``docs/simulation.md``):
 - :func:`simulate_case`, :func:`write_case` — a whole case from a seed.
 """
 
-from deepres.simulate.case import NOISE_PROBS, PARAM_RANGES, SimulatedCase, simulate_case, write_case
+from deepres.simulate.case import NOISE_PROBS, PARAM_RANGES, SimulatedCase, is_heldout, simulate_case, write_case
 from deepres.simulate.density import (atom_arrays, cubic_box_size, density_from_structure, load_structure,
                                       random_rotation, rotated_positions_zyx)
 from deepres.simulate.fields import FIELD_KIND_PROBS, FIELD_KINDS, field_bounds, gaussian_random_field, resolution_field
@@ -23,5 +23,5 @@ __all__ = [
     "rotated_positions_zyx", "resolution_field", "field_bounds", "gaussian_random_field", "FIELD_KINDS",
     "FIELD_KIND_PROBS", "apply_local_resolution", "resolution_levels", "default_level_spacing", "add_noise",
     "apply_bfactor", "NOISE_SPECTRA", "NOISE_PROBS", "make_mask", "draw_mask_params", "MASK_STYLES",
-    "simulate_case", "write_case", "SimulatedCase", "PARAM_RANGES",
+    "simulate_case", "write_case", "is_heldout", "SimulatedCase", "PARAM_RANGES",
 ]

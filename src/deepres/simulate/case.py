@@ -69,6 +69,15 @@ def _jsonable(x):
     return x
 
 
+def is_heldout(structure_path: str | os.PathLike) -> bool:
+    """True if the file is on the project's held-out list (never to be trained on)."""
+    from importlib import resources
+
+    text = (resources.files("deepres") / "data" / "heldout_structures.txt").read_text()
+    held = {ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")}
+    return os.path.basename(str(structure_path)) in held
+
+
 def _choice(rng: np.random.Generator, probs: dict) -> str:
     keys = list(probs)
     p = np.asarray([probs[k] for k in keys], dtype=np.float64)
@@ -226,7 +235,7 @@ def simulate_case(
 
     grid = dict(voxel_size_A=v, origin_A=dens.origin_A)
     params = {
-        "structure": name, "seed": int(seed), "range": spec.name, "voxel_size_A": v,
+        "structure": name, "heldout": is_heldout(name), "seed": int(seed), "range": spec.name, "voxel_size_A": v,
         "rolloff_Ainv": rolloff_Ainv, "rotation": rot, "box_shape": list(dens.shape), "sub_box": sub_box,
         "sub_box_center_A": None if center is None else center, "n_atoms_total": int(len(rzyx)),
         "n_atoms_in_box": int(len(pos)), "extra_b_A2": extra_b, "median_atom_b_A2": float(np.median(atom_b)),

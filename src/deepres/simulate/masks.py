@@ -11,6 +11,8 @@ tight     U(10, 15)        U(0.15, 0.35)                         U(0, 2)
 loose     U(10, 15)        U(0.04, 0.12)                         U(2, 8)
 ========  ===============  ====================================  ===============
 
+The level is raised, if needed, to 3 robust standard deviations of the background (from the
+lower half of the low-passed map) above the median: users move the contour above the noise.
 Islands smaller than 2 % of the largest component are removed (users' "hide dust").
 """
 
@@ -22,6 +24,9 @@ from scipy import ndimage
 
 from deepres.filters import lowpass
 from deepres.volume import Volume
+
+#: The level is at least this many robust SDs of the background above the median.
+NOISE_SDS = 3.0
 
 MASK_STYLES = {
     "tight": {"lowpass_A": (10.0, 15.0), "level": (0.15, 0.35), "dilation_A": (0.0, 2.0)},
@@ -74,7 +79,10 @@ def make_mask(map_or_density: np.ndarray | Volume, voxel_size_A: float,
         params = draw_mask_params(rng_or_params)
     lp = lowpass(data, v / float(params["lowpass_A"]), 0.02 * v, workers=1)
     med = float(np.median(lp))
-    level = med + float(params["level"]) * (float(lp.max()) - med)
+    # a user raises the level above the background noise: >= 3 robust SDs of the lower half
+    low = lp[lp <= med]
+    noise_sd = 1.4826 * float(np.median(med - low)) if low.size else 0.0
+    level = med + max(float(params["level"]) * (float(lp.max()) - med), NOISE_SDS * noise_sd)
     m = lp >= level
     lab, n = ndimage.label(m)
     if n > 1:

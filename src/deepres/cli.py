@@ -135,18 +135,27 @@ def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
                    help="atomic model (PDB/mmCIF) fitted in the map: the report adds per-residue resolution")
 
 
+def _estimate_files_call(estimate_files, args, progress):
+    return estimate_files(
+        args.volume, args.mask, output_dir=args.output_dir, range=args.range, device=args.device,
+        voxel_size_A=args.voxel_size, force=args.force, report=not args.no_report,
+        model_path=args.atomic_model, progress=progress,
+    )
+
+
 def run_estimate(args: argparse.Namespace) -> int:
     from deepres.pipeline import estimate_files
 
+    import warnings
+
     progress = TerminalProgress(enabled=(not args.quiet) and sys.stderr.isatty())
-    try:
-        result, outdir = estimate_files(
-            args.volume, args.mask, output_dir=args.output_dir, range=args.range, device=args.device,
-            voxel_size_A=args.voxel_size, force=args.force, report=not args.no_report,
-            model_path=args.atomic_model, progress=progress,
-        )
-    finally:
-        progress.close()
+    with warnings.catch_warnings():
+        if not args.debug:  # what matters reaches result.warnings and is printed below
+            warnings.simplefilter("ignore")
+        try:
+            result, outdir = _estimate_files_call(estimate_files, args, progress)
+        finally:
+            progress.close()
     if not args.quiet:
         s = result
         print(f"Median resolution {s.median_A:.2f} Å.")

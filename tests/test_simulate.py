@@ -260,3 +260,17 @@ def test_heldout_flag():
     from deepres.simulate import is_heldout
 
     assert is_heldout("/x/1A2K_l_u.pdb.gz") and is_heldout(SMALL) and not is_heldout("1AK4_target.pdb.gz")
+
+
+def test_local_filter_weights_sum_to_one():
+    """A constant map passes every filter unchanged, so any field must return it (weights sum to 1)."""
+    rng = np.random.default_rng(9)
+    field = rng.uniform(2.5, 13.0, (16, 18, 20)).astype(np.float32)
+    out = apply_local_resolution(np.full(field.shape, 3.0, np.float32), field, 1.0, 0.02)
+    np.testing.assert_allclose(out, 3.0, rtol=1e-5)
+    # and a field with two values gives each voxel exactly its own filter
+    dens = rng.standard_normal(field.shape).astype(np.float32)
+    two = np.where(np.arange(16)[:, None, None] < 8, 3.0, 7.0).astype(np.float32) * np.ones_like(field)
+    out = apply_local_resolution(dens, two, 1.0, 0.02)
+    np.testing.assert_array_equal(out[:8], lowpass_to_resolution(dens, 3.0, 1.0, 0.02)[:8])
+    np.testing.assert_array_equal(out[8:], lowpass_to_resolution(dens, 7.0, 1.0, 0.02)[8:])

@@ -536,6 +536,7 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
                     progress("writing the report", None)
                 write_report(tmp, result, vol, result.mask, model_path=str(model_path) if model_path else None,
                              input_map_path=str(volume_path))
+        summary["outputs"] = sorted({p.name for p in tmp.iterdir()} | {"summary.json"})
         summary["warnings"] = list(result.warnings)
         summary["timings_s"]["total"] = round(time.perf_counter() - t_start, 3)
         summary["software"]["version"] = __version__

@@ -229,7 +229,8 @@ def test_case_noise_free_is_filtered_density():
 
 def test_case_max_box_subbox():
     case = simulate_case(SMALL, "high", 0.5, seed=2, max_box=40, noise="none")
-    assert case.map.shape == (40, 40, 40) and case.params["sub_box"]
+    assert case.map.shape == (40, 40, 40) and case.params["sub_box"] and case.params["edge_pad_vox"] == 6
+    assert case.density.shape == case.truth.shape == (40, 40, 40)
     assert case.truth.data.min() >= 1.5
 
 

@@ -109,6 +109,7 @@ def simulate_case(
     mask_params: dict | None = None,
     field_A: float | np.ndarray | None = None,
     n_domains: int | None = None,
+    edge_pad_A: float | None = None,
 ) -> SimulatedCase:
     """Simulate one case with a known local resolution.
 
@@ -117,7 +118,7 @@ def simulate_case(
 
     Steps: load the protein atoms; rotate uniformly at random; box = molecule + ``margin_A``, or,
     when that is larger than ``max_box`` voxels, a ``max_box`` cube around a random atom (only
-    atoms that reach it are computed); gemmi density (atomic B + extra B); draw the field;
+    atoms that reach it are computed; simulated with ``edge_pad_A`` extra and cropped); gemmi density (atomic B + extra B); draw the field;
     impose it (:func:`apply_local_resolution`); global B ``-alpha * (median B + extra B)``
     (gain held constant above the best resolution); independent noise for each half map;
     scale and offset; half maps, map = mean; mask from the map.
@@ -139,6 +140,9 @@ def simulate_case(
     mask_style : ``tight``/``loose`` (default drawn); ``mask_params`` overrides all mask parameters.
     field_A : a fixed field: a number (uniform) or an array of the box's shape.
     n_domains : force the number of k-means domains.
+    edge_pad_A : for sub-boxes, the padding (Å, default ``spec.max_A / 2``) simulated around the
+        box and cropped after the local filtering and global B, so that the periodic filters do
+        not wrap protein density across the cut edges.
 
     Returns
     -------
@@ -162,10 +166,12 @@ def simulate_case(
     n_full = cubic_box_size(rzyx, v, margin_A)
     atom_pick = int(r_geom.integers(len(rzyx)))
     if max_box is not None and n_full > int(max_box):
-        box_shape, center = int(max_box), rzyx[atom_pick]
+        # simulate a padded sub-box, crop after filtering: the crop's edges do not wrap
+        ep = int(np.ceil((0.5 * spec.max_A if edge_pad_A is None else float(edge_pad_A)) / v))
+        box_shape, center = int(max_box) + 2 * ep, rzyx[atom_pick]
         sub_box = True
     else:
-        box_shape, center, sub_box = None, None, False
+        box_shape, center, sub_box, ep = None, None, False, 0
 
     # density
     extra_b_drawn = float(r_dens.uniform(*PARAM_RANGES["extra_b_A2"]))
@@ -182,9 +188,9 @@ def simulate_case(
     kind = kind_drawn if field_kind is None else field_kind
     if field_A is not None:
         fa = np.asarray(field_A, dtype=np.float32)
-        field = np.full(dens.shape, fa, dtype=np.float32) if fa.ndim == 0 else fa
+        field = np.full(dens.shape, fa, dtype=np.float32) if fa.ndim == 0 else np.pad(fa, ep, mode="edge")
         if field.shape != dens.shape:
-            raise ValueError(f"field_A shape {field.shape} != box {dens.shape}")
+            raise ValueError(f"field_A shape {fa.shape} != box {tuple(n - 2 * ep for n in dens.shape)}")
         field_info = {"kind": "given"}
         kind = "given"
     else:
@@ -198,8 +204,13 @@ def simulate_case(
     # global B (sharpening/blurring), bounded above the best resolution
     b_ref = float(np.median(atom_b)) + extra_b if atom_b.size else extra_b
     gb = -alpha * b_ref if global_b_A2 is None else float(global_b_A2)
+    signal = apply_bfactor(signal, v, gb, max_freq_Ainv=1.0 / float(field.min()) + rolloff_Ainv)
+    if ep:
+        crop = (slice(ep, -ep),) * 3
+        signal, field = np.ascontiguousarray(signal[crop]), np.ascontiguousarray(field[crop])
+        dens = Volume(np.ascontiguousarray(dens.data[crop]), v, dens.origin_A)
+        pos = pos - ep * v
     best_A = float(field.min())
-    signal = apply_bfactor(signal, v, gb, max_freq_Ainv=1.0 / best_A + rolloff_Ainv)
 
     # noise
     sig_mask = make_mask(signal, v, {"lowpass_A": 10.0, "level": 0.1, "dilation_A": 0.0})
@@ -236,7 +247,7 @@ def simulate_case(
     grid = dict(voxel_size_A=v, origin_A=dens.origin_A)
     params = {
         "structure": name, "heldout": is_heldout(name), "seed": int(seed), "range": spec.name, "voxel_size_A": v,
-        "rolloff_Ainv": rolloff_Ainv, "rotation": rot, "box_shape": list(dens.shape), "sub_box": sub_box,
+        "rolloff_Ainv": rolloff_Ainv, "rotation": rot, "box_shape": list(dens.shape), "sub_box": sub_box, "edge_pad_vox": ep,
         "sub_box_center_A": None if center is None else center, "n_atoms_total": int(len(rzyx)),
         "n_atoms_in_box": int(len(pos)), "extra_b_A2": extra_b, "median_atom_b_A2": float(np.median(atom_b)),
         "field": field_info, "field_min_A": best_A, "field_max_A": float(field.max()),

@@ -259,3 +259,34 @@ def test_cli_parser_registers_benchmark():
 
     args = build_parser().parse_args(["benchmark", "--quick", "--range", "low", "--command", "x {map}"])
     assert args.quick and args.ranges == "low" and args.command_template == "x {map}"
+
+
+def test_relion_estimator_command_line_with_a_fake_relion(tmp_path, monkeypatch):
+    """The RELION line runs `relion_postprocess` from PATH with the half maps and reads <o>_locres.mrc."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "relion_postprocess"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import sys, shutil\n"
+        "a = sys.argv[1:]\n"
+        "if '--version' in a:\n"
+        "    print('RELION version: 0.0-fake'); sys.exit(0)\n"
+        "opt = {a[i]: a[i + 1] for i in range(len(a) - 1) if a[i].startswith('--') and not a[i + 1].startswith('--')}\n"
+        "assert '--locres' in a and float(opt['--angpix']) > 0 and opt['--i2'].endswith('half2.mrc')\n"
+        "shutil.copy(opt['--mask'], opt['--o'] + '_locres.mrc')\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+    assert B.RelionEstimator.find() == str(fake)
+    est = B.RelionEstimator(sampling_A=12.0, every=2)
+    assert "0.0-fake" in est.describe()["version"]
+    cases = [B.Case(f"r{i}", "low", "s", i, 1.0) for i in range(3)]
+    res = B.run_cases(cases, [est, B.OracleMedianEstimator()], simulate_fn=_fake_case, workdir=tmp_path / "w")
+    ran = [row["case"]["id"] for row in res["cases"] if "relion" in row["estimators"]]
+    assert ran == ["r0", "r2"]  # every 2nd case
+    e = res["cases"][0]["estimators"]["relion"]
+    assert "error" not in e, e
+    assert e["coverage"] == 1.0  # the fake returns the mask: 1 A everywhere inside
+    assert e["bias_A"] < 0
+    assert res["summary"]["_paired"]["case_ids"] == ["r0", "r2"]

@@ -221,13 +221,13 @@ def whole_process(map_path: Path, mask_path: Path, range_name: str, untrained: b
         out = Path(tmp) / "out"
         args = ["estimate", str(map_path), "--mask", str(mask_path), "--range", range_name, "--output-dir",
                 str(out), "--device", device, "--force", "--quiet", "--no-report"]
-        exe = shutil.which("deepres")
+        exe = Path(sys.executable).parent / "deepres"  # the console script of this interpreter's environment
         if untrained:
             cmd = [sys.executable, "-c", _UNTRAINED_MAIN, *args]
-        elif exe:
-            cmd = [exe, *args]
+        elif exe.exists():
+            cmd = [str(exe), *args]
         else:
-            cmd = [sys.executable, "-m", "deepres.cli", *args]
+            cmd = [sys.executable, "-m", "deepres", *args]
         p = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True)
         try:
             r = json.loads(p.stdout.strip().splitlines()[-1])

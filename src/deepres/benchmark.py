@@ -417,8 +417,8 @@ class CommandEstimator(Estimator):
 
 def deepres_cli_estimator(device: str = "auto") -> CommandEstimator:
     """``deepres estimate`` in a subprocess (the same tool as a user runs)."""
-    exe = shutil.which("deepres")
-    prefix = shlex.quote(exe) if exe else f"{shlex.quote(sys.executable)} -m deepres.cli"
+    exe = Path(sys.executable).parent / "deepres"  # the console script of this interpreter's environment
+    prefix = shlex.quote(str(exe)) if exe.exists() else f"{shlex.quote(sys.executable)} -m deepres"
     template = (
         f"{prefix} estimate {{map}} --mask {{mask}} --range {{range}} --output-dir {{outdir}} "
         f"--device {shlex.quote(device)} --force --quiet --no-report"

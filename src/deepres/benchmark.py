@@ -1108,6 +1108,14 @@ def to_markdown(doc: dict) -> str:
         L.append("")
         L.append(f"## Range {rname} ({spec.label} Å, working sampling {spec.voxel_size_A:g} Å)")
         L.append("")
+        rows = res.get("cases", [])
+        if rows:
+            vs = [r["case"]["voxel_size_A"] for r in rows]
+            sim = [r.get("simulate_s", 0.0) for r in rows]
+            L.append(f"{len(rows)} simulated cases on {len({r['case']['structure'] for r in rows})} held-out structures, "
+                     f"input voxel sizes {min(vs):g}–{max(vs):g} Å; simulation {sum(sim):.0f} s in all, "
+                     f"range total {res.get('time_s', 0):.0f} s.")
+            L.append("")
         L.append("| estimator | cases | MAE | median AE | RMSE | bias | r | ρ | within 1 Å | coverage | time/case (s) |")
         L.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, a in res.get("summary", {}).items():

@@ -290,3 +290,11 @@ def test_relion_estimator_command_line_with_a_fake_relion(tmp_path, monkeypatch)
     assert e["coverage"] == 1.0  # the fake returns the mask: 1 A everywhere inside
     assert e["bias_A"] < 0
     assert res["summary"]["_paired"]["case_ids"] == ["r0", "r2"]
+
+
+def test_missing_model_fails_early():
+    from deepres.errors import InputError
+
+    with pytest.raises(InputError, match="--model-file"):
+        B.DeepResEstimator(model_files={"low": "/nonexistent/low.pt"}).check(["low"])
+    B.DeepResEstimator(untrained=True).check(["low", "high"])  # nothing to load

@@ -307,27 +307,46 @@ class DeepResEstimator(Estimator):
     untrained : bool
         Use :func:`deepres.model.build_untrained` instead of the shipped model (development only:
         same cost, meaningless values).
+    model_files : dict, optional
+        ``range -> path`` of model files to use instead of the shipped ones (e.g. a checkpoint
+        before it ships).
     """
 
-    def __init__(self, device: str = "auto", untrained: bool = False, name: str = "deepres"):
+    def __init__(self, device: str = "auto", untrained: bool = False, name: str = "deepres",
+                 model_files: dict | None = None):
         self.device = device
         self.untrained = untrained
+        self.model_files = dict(model_files or {})
         self.name = name + ("-UNTRAINED" if untrained else "")
         self._models: dict = {}
         self.model_info: dict = {}
 
+    def check(self, ranges: Sequence[str]) -> None:
+        """Fail early (InputError) when a range has no model to run."""
+        from deepres.errors import InputError
+        from deepres.model import model_path
+
+        if self.untrained:
+            return
+        for r in ranges:
+            p = self.model_files.get(get_range(r).name) or model_path(r)
+            if not os.path.isfile(p):
+                raise InputError(f"no model file for the {r} range ({p}): pass --model-file {r}=PATH, "
+                                 "or --untrained for a development run")
+
     def _model_kwargs(self, range_name: str) -> dict:
         from deepres import pipeline
 
-        params = inspect.signature(pipeline.estimate).parameters
-        if not self.untrained:
+        range_name = get_range(range_name).name
+        if not self.untrained and range_name not in self.model_files:
             return {}
-        if "model" not in params:
-            raise RuntimeError("deepres.estimate takes no 'model' argument: cannot run with an untrained network")
+        if "model" not in inspect.signature(pipeline.estimate).parameters:
+            raise RuntimeError("deepres.estimate takes no 'model' argument: cannot pass another network")
         if range_name not in self._models:
-            from deepres.model import build_untrained
+            from deepres.model import build_untrained, load_model
 
-            self._models[range_name] = build_untrained(range_name)
+            self._models[range_name] = (build_untrained(range_name) if self.untrained
+                                        else load_model(range_name, self.model_files[range_name]))
         return {"model": self._models[range_name]}
 
     def run(self, inputs: CaseInputs) -> np.ndarray:
@@ -351,7 +370,7 @@ class DeepResEstimator(Estimator):
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": "deepres.estimate (in process)", "device": self.device,
-                "untrained": self.untrained, "models": self.model_info}
+                "untrained": self.untrained, "model_files": self.model_files, "models": self.model_info}
 
 
 class CommandEstimator(Estimator):
@@ -1242,6 +1261,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--output-name", default="resolution.mrc", help="file the command writes in {outdir}")
     p.add_argument("--name", default=None, help="label of the estimator in the report")
     p.add_argument("--device", default="auto", help="device of the deepres estimator (auto, cpu, cuda)")
+    p.add_argument("--model-file", action="append", default=[], metavar="RANGE=PATH",
+                   help="run deepres with this model file for RANGE instead of the shipped one (repeatable)")
     p.add_argument("--untrained", action="store_true",
                    help="development: run deepres with an untrained network (same cost, meaningless values)")
     p.add_argument("--relion", choices=["auto", "on", "off"], default="auto",
@@ -1276,8 +1297,17 @@ def run_from_args(args: argparse.Namespace) -> int:
         if args.name:
             est.name = args.name
     else:
-        est = DeepResEstimator(device=args.device, untrained=args.untrained, name=args.name or "deepres")
+        files = {}
+        for item in args.model_file:
+            if "=" not in item:
+                raise InputError(f"--model-file wants RANGE=PATH, got {item!r}")
+            k, v = item.split("=", 1)
+            files[get_range(k).name] = v
+        est = DeepResEstimator(device=args.device, untrained=args.untrained, name=args.name or "deepres",
+                               model_files=files)
     ranges = ["low", "high"] if args.ranges == "both" else [args.ranges]
+    if isinstance(est, DeepResEstimator):
+        est.check(ranges)
     n = args.cases
     if args.quick and n is None:
         n = QUICK_CASES

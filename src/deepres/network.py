@@ -16,7 +16,7 @@ from torch import nn
 @dataclass(frozen=True)
 class NetConfig:
     in_channels: int = 18
-    width: int = 24
+    width: int = 16
     dilations: tuple[int, ...] = (1, 2, 4, 2, 1)
     min_A: float = 2.5
     max_A: float = 13.0

@@ -15,8 +15,8 @@ torch.set_num_threads(1)
 
 from deepres.filters import lowpass_to_resolution  # noqa: E402
 
-DATA = Path("/work/shared/data/maps")
-MAP_1AKE = DATA / "1ake_molmap45" / "1ake_molmap45.mrc"
+# Small real test data ships with the tests (tests/data/README.md)
+MAP_1AKE = Path(__file__).resolve().parent / "data" / "1ake_molmap45.mrc"
 
 _UNTRAINED = {}
 

@@ -15,9 +15,7 @@ from deepres.simulate import (FIELD_KINDS, apply_bfactor, apply_local_resolution
                               density_from_structure, load_structure, make_mask, random_rotation,
                               resolution_field, simulate_case, write_case)
 
-BM5 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "structures" / "bm5"
-if not BM5.is_dir():
-    BM5 = Path("/work/shared/data/structures/bm5")
+BM5 = Path(__file__).resolve().parent / "data"  # small bm5 structures shipped with the tests
 SMALL = BM5 / "1BVN_l_u.pdb.gz"  # 558 atoms
 pytestmark = pytest.mark.skipif(not SMALL.is_file(), reason="bm5 structures not available")
 

@@ -579,6 +579,7 @@ def run_cases(
     root = Path(tempfile.mkdtemp(prefix="deepres-bench-")) if own_tmp else Path(workdir)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
+    pooled: dict[str, list] = {}  # estimator -> [(estimate, truth)] samples of mask voxels
     try:
         for i, case in enumerate(cases):
             row: dict = {"case": case.to_dict(), "estimators": {}}
@@ -614,6 +615,7 @@ def run_cases(
                     entry["error"] = err
                 else:
                     entry.update(score_map(arr, truth, m))
+                    pooled.setdefault(est.name, []).append(_pool_sample(arr, truth, m, i))
                 row["estimators"][est.name] = entry
                 if progress:
                     progress(_progress_line(case.id, est.name, entry))
@@ -629,6 +631,8 @@ def run_cases(
         good = [e for e in ok if "error" not in e]
         agg = aggregate(good, [e["time_s"] for e in good])
         agg["n_errors"] = len(ok) - len(good)
+        if pooled.get(est.name):
+            agg["pooled"] = _pooled_scores(pooled[est.name])
         summary[est.name] = agg
     # paired comparison on the cases every estimator ran on (RELION may run on a subset)
     names = [e.name for e in estimators]
@@ -639,6 +643,38 @@ def run_cases(
             **{n: aggregate([r["estimators"][n] for r in paired]) for n in names},
         }
     return {"cases": rows, "summary": summary}
+
+
+#: Mask voxels per case kept for the pooled scores (a fixed random subset, so large maps do not dominate).
+POOL_VOXELS = 20000
+
+
+def _pool_sample(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    est = np.asarray(estimate, dtype=np.float64)[mask]
+    tru = np.asarray(truth, dtype=np.float64)[mask]
+    ok = np.isfinite(est) & (est != 0)
+    est, tru = est[ok], tru[ok]
+    if est.size > POOL_VOXELS:
+        pick = np.random.default_rng(seed).choice(est.size, POOL_VOXELS, replace=False)
+        est, tru = est[pick], tru[pick]
+    return est, tru
+
+
+def _pooled_scores(samples: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Scores over the mask voxels of all cases together (up to POOL_VOXELS per case)."""
+    from deepres.metrics import pearson, spearman
+
+    est = np.concatenate([a for a, _ in samples])
+    tru = np.concatenate([b for _, b in samples])
+    if est.size == 0:
+        return {}
+    return {
+        "n_voxels": int(est.size),
+        "mae_A": float(np.mean(np.abs(est - tru))),
+        "bias_A": float(np.mean(est - tru)),
+        "pearson": float(pearson(est, tru)),
+        "spearman": float(spearman(est, tru)),
+    }
 
 
 def _progress_line(name: str, est: str, entry: dict) -> str:
@@ -1145,6 +1181,17 @@ def to_markdown(doc: dict) -> str:
                      f"{_fmt(a.get('rmse_A_mean'))} | {_fmt(a.get('bias_A_mean'), signed=True)} | "
                      f"{_fmt(a.get('pearson_mean'))} | {_fmt(a.get('spearman_mean'))} | {_fmt(a.get('within_1A_mean'))} | "
                      f"{_fmt(a.get('coverage_mean'))} | {_fmt(a.get('time_s_mean'), 1)} |")
+        pooled_rows = [(n, a["pooled"]) for n, a in res.get("summary", {}).items()
+                       if not n.startswith("_") and a.get("pooled")]
+        if pooled_rows:
+            L.append("")
+            L.append(f"Pooled over the mask voxels of all cases (up to {POOL_VOXELS} random voxels per case):")
+            L.append("")
+            L.append("| estimator | voxels | MAE | bias | r | ρ |")
+            L.append("|---|---|---|---|---|---|")
+            for n, p in pooled_rows:
+                L.append(f"| {n} | {p['n_voxels']} | {_fmt(p.get('mae_A'))} | {_fmt(p.get('bias_A'), signed=True)} | "
+                         f"{_fmt(p.get('pearson'))} | {_fmt(p.get('spearman'))} |")
         paired = res.get("summary", {}).get("_paired")
         if paired:
             L.append("")

@@ -171,6 +171,7 @@ class TrainConfig:
     val_every: int = 250
     threads: int = 2
     width: int = 16  # channels of the learned 3D convolutions
+    init: str | None = None  # model file to start from (fine-tuning); None: random initialisation
 
 
 def _augment(feats: torch.Tensor, lab: torch.Tensor, w: torch.Tensor, rng: random.Random):
@@ -244,6 +245,12 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     if not train_s:
         raise RuntimeError(f"no training shards in {data_dir}")
     net, feats = make_network(spec, width=cfg.width)
+    if cfg.init:
+        from deepres.model import load_model
+
+        start = load_model(spec.name, path=cfg.init)
+        net.load_state_dict(start.net.state_dict())
+        log(f"starting from {cfg.init} ({start.model_id}, sha256 {start.sha256[:12]})")
     R = net.radius
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
@@ -324,6 +331,7 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=16, help="channels of the learned 3D convolutions")
+    p.add_argument("--init", default=None, help="model file to start from (fine-tuning with a new schedule)")
     p.add_argument("--workers", type=int, default=2, help="processes for simulation")
     p.add_argument("--threads", type=int, default=2, help="torch threads for training")
     p.add_argument("--generate-only", action="store_true", help="only simulate the samples")
@@ -335,7 +343,7 @@ def run(args) -> int:
     if args.generate_only:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,
-                      lr=args.lr, seed=args.seed, threads=args.threads, width=args.width)
+                      lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))
     return 0

@@ -245,12 +245,14 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     if not train_s:
         raise RuntimeError(f"no training shards in {data_dir}")
     net, feats = make_network(spec, width=cfg.width)
+    init_record = None
     if cfg.init:
         from deepres.model import load_model
 
         start = load_model(spec.name, path=cfg.init)
         net.load_state_dict(start.net.state_dict())
         log(f"starting from {cfg.init} ({start.model_id}, sha256 {start.sha256[:12]})")
+        init_record = {"model_id": start.model_id, "sha256": start.sha256, "training": start.training}
     R = net.radius
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
@@ -308,6 +310,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         "history": history,
         "train_seconds": elapsed,
         "torch": torch.__version__,
+        "init": init_record,
     }
     model_id = f"deepres-{spec.name}-v1"
     save_model(out_path, spec, net, feats, {k: v for k, v in record.items() if k != "train_structures"}, model_id)

@@ -8,6 +8,7 @@ configuration, the state dict, and a training record. Its id and sha256 go into 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -81,6 +82,9 @@ def build_untrained(range_name: str = "low", seed: int = 0) -> LoadedModel:
 
 def save_model(path: str, spec: RangeSpec, net: DeepResNet, features: FeatureConfig, training: dict, model_id: str) -> None:
     """Write a model file (atomically)."""
+    # Only plain types in the file, so that torch.load(weights_only=True) reads it
+    # (e.g. torch.__version__ is a TorchVersion object, not a str).
+    training = json.loads(json.dumps(training, default=str))
     payload = {
         "format": FORMAT,
         "model_id": model_id,

@@ -309,7 +309,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         "val_structures": sorted({s["structure"] for s in val_s}),
         "history": history,
         "train_seconds": elapsed,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "init": init_record,
     }
     model_id = f"deepres-{spec.name}-v1"

@@ -1,0 +1,115 @@
+"""The shipped networks: safe loading, identity, and the invariances the network issue asks for."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import deepres
+from deepres.model import (
+    FORMAT,
+    build_untrained,
+    load_model,
+    model_path,
+    predict,
+)
+
+torch.set_num_threads(1)
+
+STRUCT_DIR = os.path.join(os.path.dirname(__file__), "data")  # a held-out bm5 structure (PDB 1A2K chain, CC0)
+
+
+@pytest.mark.parametrize("rng_name", ["low", "high"])
+def test_shipped_model_loads_safely_with_its_checksum(rng_name):
+    path = model_path(rng_name)
+    assert os.path.isfile(path), f"shipped model {path} missing"
+    # weights_only loading must work on the raw file (no pickled code inside)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    assert payload["format"] == FORMAT and payload["range"] == rng_name
+    lm = load_model(rng_name)
+    with open(path, "rb") as fh:
+        assert lm.sha256 == hashlib.sha256(fh.read()).hexdigest()
+    assert lm.model_id.startswith(f"deepres-{rng_name}-")
+    assert 1e4 < lm.n_parameters < 2e6  # a few MB at most
+    assert os.path.getsize(path) < 8 * 2**20
+    assert lm.training.get("history"), "the model carries its training record"
+
+
+def test_model_of_other_range_refused(tmp_path):
+    with pytest.raises(deepres.DeepResError, match="range"):
+        load_model("low", path=model_path("high"))
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(deepres.DeepResError, match="cannot read"):
+        load_model("low", path=str(bad))
+
+
+def _blob_map(shape=(56, 60, 52), seed=0):
+    """A smooth random 'molecule' inside an ellipsoid, and its mask."""
+    rng = np.random.default_rng(seed)
+    from scipy import ndimage
+
+    z, y, x = np.indices(shape)
+    c = [(s - 1) / 2 for s in shape]
+    r = ((z - c[0]) / 20) ** 2 + ((y - c[1]) / 22) ** 2 + ((x - c[2]) / 18) ** 2
+    mask = r < 1
+    data = ndimage.gaussian_filter(rng.normal(size=shape), 1.2).astype(np.float32) * mask
+    return data.astype(np.float32), mask
+
+
+def test_tiling_does_not_change_the_result():
+    lm = load_model("low")
+    data, mask = _blob_map()
+    a = predict(lm, data, mask, tile_size=48)
+    b = predict(lm, data, mask, tile_size=7)
+    assert np.abs(a - b).max() < 1e-4
+    assert (a[mask] > 0).all() and (a[~mask] == 0).all()
+
+
+def test_untrained_network_differs_from_shipped():
+    data, mask = _blob_map()
+    a = predict(load_model("low"), data, mask)
+    b = predict(build_untrained("low"), data, mask)
+    assert np.abs(a - b)[mask].mean() > 0.05
+
+
+@pytest.fixture(scope="module")
+def simulated_low():
+    from deepres.simulate import simulate_case
+
+    path = os.path.join(STRUCT_DIR, "1A2K_l_u.pdb.gz")  # held-out structure
+    if not os.path.exists(path):
+        pytest.skip("bm5 structures not available")
+    case = simulate_case(path, "low", 1.0, seed=3, field_kind="smooth", noise="lowpass", snr=8.0)
+    return case.map.data, case.mask.data > 0.5
+
+
+def test_scale_and_offset_invariance(simulated_low):
+    data, mask = simulated_low
+    ref = deepres.estimate(data, mask, 1.0, range="low", device="cpu").resolution.data
+    for transformed in (data * 1000.0, data + 5.0 * float(data.std())):
+        out = deepres.estimate(transformed.astype(np.float32), mask, 1.0, range="low", device="cpu").resolution.data
+        assert np.abs(out - ref).max() <= 0.05
+
+
+@pytest.mark.parametrize("axes", [(0, 1), (0, 2), (1, 2)])
+def test_rotation_by_90_degrees_rotates_the_result(simulated_low, axes):
+    data, mask = simulated_low
+    ref = deepres.estimate(data, mask, 1.0, range="low", device="cpu").resolution.data
+    rot = deepres.estimate(np.rot90(data, 1, axes).copy(), np.rot90(mask, 1, axes).copy(), 1.0, range="low",
+                           device="cpu").resolution.data
+    back = np.rot90(rot, -1, axes)
+    assert np.abs(back - ref)[mask].mean() <= 0.1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cpu_and_cuda_agree():
+    lm = load_model("low")
+    data, mask = _blob_map()
+    a = predict(lm, data, mask, device="cpu")
+    b = predict(lm, data, mask, device="cuda")
+    assert np.abs(a - b).max() < 1e-2

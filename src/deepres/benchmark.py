@@ -132,14 +132,11 @@ class Case:
         return dataclasses.asdict(self)
 
 
+from deepres.splits import heldout_structures  # noqa: E402  (re-exported)
+
+
 def _data_file(name: str) -> Path:
     return Path(str(resources.files("deepres") / "data" / name))
-
-
-def heldout_structures() -> list[str]:
-    """File names of the held-out bm5 structures (never trained on)."""
-    lines = _data_file("heldout_structures.txt").read_text().splitlines()
-    return [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
 
 
 def cases_path(range_name: str) -> Path:

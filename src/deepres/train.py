@@ -24,7 +24,6 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 from multiprocessing import get_context
 
 import numpy as np
@@ -35,21 +34,16 @@ from deepres.features import FeatureConfig, block_mean, compute_features
 from deepres.mask import binarise, mask_map
 from deepres.model import make_network, save_model
 from deepres.ranges import RangeSpec, get_range
+from deepres.splits import heldout_structures
 
 #: Edge of the stored feature crops (feature grid voxels = 2 working voxels).
 STORE_EDGE = 48
 
 
-def heldout_structures() -> set[str]:
-    """File names of the held-out structures (never trained on)."""
-    text = (resources.files("deepres") / "data" / "heldout_structures.txt").read_text()
-    return {ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")}
-
-
 def split_structures(structure_dir: str, n_val: int = 24, seed: int = 7) -> tuple[list[str], list[str]]:
     """(training, validation) structure paths: everything but the held-out list, with a fixed
     subset of whole PDB codes kept aside for validation."""
-    held = heldout_structures()
+    held = set(heldout_structures())
     files = sorted(f for f in os.listdir(structure_dir) if f.endswith((".pdb", ".pdb.gz", ".cif", ".cif.gz")))
     pool = [f for f in files if f not in held]
     codes = sorted({f[:4] for f in pool})
@@ -213,7 +207,7 @@ def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool):
 def validate(net, samples, R) -> dict:
     """Mean absolute error, bias and Pearson r in Å over all mask voxels of the validation set."""
     net.eval()
-    errs, preds, labs = [], [], []
+    preds, labs = [], []
     for s in samples:
         f = torch.from_numpy(s["features"].astype(np.float32))
         fp = F.pad(f[None], (R,) * 6, mode="replicate")

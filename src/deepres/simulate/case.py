@@ -12,6 +12,7 @@ import mrcfile
 import numpy as np
 
 from deepres.ranges import RangeSpec, get_range
+from deepres.splits import is_heldout  # noqa: F401 - re-exported
 from deepres.simulate.density import (atom_arrays, cubic_box_size, density_from_structure, load_structure,
                                       random_rotation, rotated_positions_zyx)
 from deepres.simulate.fields import FIELD_KIND_PROBS, FIELD_KINDS, resolution_field
@@ -67,15 +68,6 @@ def _jsonable(x):
     if isinstance(x, np.generic):
         return x.item()
     return x
-
-
-def is_heldout(structure_path: str | os.PathLike) -> bool:
-    """True if the file is on the project's held-out list (never to be trained on)."""
-    from importlib import resources
-
-    text = (resources.files("deepres") / "data" / "heldout_structures.txt").read_text()
-    held = {ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")}
-    return os.path.basename(str(structure_path)) in held
 
 
 def _choice(rng: np.random.Generator, probs: dict) -> str:

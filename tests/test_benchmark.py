@@ -298,3 +298,20 @@ def test_missing_model_fails_early():
     with pytest.raises(InputError, match="--model-file"):
         B.DeepResEstimator(model_files={"low": "/nonexistent/low.pt"}).check(["low"])
     B.DeepResEstimator(untrained=True).check(["low", "high"])  # nothing to load
+
+
+def test_voxel_size_check_passes_each_maps_own_voxel_size(tmp_path):
+    """The two-sampling check must hand the estimator the voxel size each map was simulated at."""
+    seen = []
+
+    class Recorder(B.Estimator):
+        name = "recorder"
+
+        def run(self, inputs):
+            seen.append(float(inputs.map.voxel_size_A))
+            m = np.asarray(inputs.mask.data) > 0
+            return np.where(m, 5.0, 0.0).astype(np.float32)
+
+    case = B.Case("inv", "low", "s", 1, 1.0, "uniform")
+    B.run_invariance("low", Recorder(), case, Path("."), tmp_path, simulate_fn=_fake_case)
+    assert seen[-2:] == list(B.INVARIANCE_VOXEL_SIZES["low"])

@@ -896,10 +896,11 @@ def run_invariance(range_name: str, est: Estimator, base_case: Case, structures:
     m = np.asarray(mask.data) > 0
     d = np.asarray(vol.data, dtype=np.float32)
 
-    def estimate(data: np.ndarray, mk: np.ndarray, tag: str) -> np.ndarray:
-        v = Volume(data.astype(np.float32), vol.voxel_size_A, vol.origin_A)
-        inp = CaseInputs(f"{base_case.id}-{tag}", range_name, v, Volume(mk.astype(np.float32), vol.voxel_size_A,
-                                                                       vol.origin_A),
+    def estimate(data: np.ndarray, mk: np.ndarray, tag: str, grid: Volume = vol) -> np.ndarray:
+        # ``grid``: the Volume whose voxel size and origin the data are on (the base case's by default)
+        v = Volume(data.astype(np.float32), grid.voxel_size_A, grid.origin_A)
+        inp = CaseInputs(f"{base_case.id}-{tag}", range_name, v, Volume(mk.astype(np.float32), grid.voxel_size_A,
+                                                                       grid.origin_A),
                          workdir=workdir / _slug(f"inv-{base_case.id}-{tag}"))
         arr, dt, err = _run_one(est, inp)
         shutil.rmtree(inp.workdir, ignore_errors=True)
@@ -946,7 +947,7 @@ def run_invariance(range_name: str, est: Estimator, base_case: Case, structures:
             c = dataclasses.replace(base_case, id=f"{base_case.id}@{vs:g}", voxel_size_A=vs)
             s = sim(c)
             mk = np.asarray(s.mask.data) > 0
-            arr = estimate(np.asarray(s.map.data), mk, f"vs{vs:g}")
+            arr = estimate(np.asarray(s.map.data), mk, f"vs{vs:g}", grid=s.map)
             ok = mk & valid_estimate(arr)
             meds.append(float(np.median(arr[ok])) if ok.any() else float("nan"))
             truths.append(float(np.median(np.asarray(s.truth.data)[mk])) if mk.any() else float("nan"))

@@ -220,12 +220,13 @@ def validate(net, samples, R) -> dict:
     return {
         "mae_A": float(np.mean(np.abs(p - t))),
         "bias_A": float(np.mean(p - t)),
-        "pearson": float(np.corrcoef(p, t)[0, 1]) if p.size > 1 else float("nan"),
+        "pearson": float(np.corrcoef(p, t)[0, 1]) if p.size > 1 and p.std() > 0 and t.std() > 0 else float("nan"),
         "n_voxels": int(p.size),
     }
 
 
-def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None = None, log=print) -> dict:
+def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None = None, log=print,
+          model_id: str | None = None) -> dict:
     """Train a model on the shards in ``data_dir`` and write it to ``out_path``.
 
     Resumes from ``checkpoint`` (default ``out_path + '.ckpt'``) when it exists.
@@ -306,7 +307,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         "torch": str(torch.__version__),
         "init": init_record,
     }
-    model_id = f"deepres-{spec.name}-v1"
+    model_id = model_id or f"deepres-{spec.name}-v1"
     save_model(out_path, spec, net, feats, {k: v for k, v in record.items() if k != "train_structures"}, model_id)
     with open(out_path + ".train.json", "w") as fh:
         json.dump(record, fh, indent=1)
@@ -329,6 +330,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=16, help="channels of the learned 3D convolutions")
     p.add_argument("--init", default=None, help="model file to start from (fine-tuning with a new schedule)")
+    p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
     p.add_argument("--workers", type=int, default=2, help="processes for simulation")
     p.add_argument("--threads", type=int, default=2, help="torch threads for training")
     p.add_argument("--generate-only", action="store_true", help="only simulate the samples")
@@ -341,7 +343,8 @@ def run(args) -> int:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,
                       lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init)
-    rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
+    rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
+                model_id=args.model_id)
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))
     return 0
 

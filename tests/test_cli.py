@@ -93,3 +93,22 @@ def test_registry(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         cli.main(["broken"])  # left out of the parser, not a crash at start-up
     assert cli.main(["estimate", "/nonexistent.mrc", "--mask", "/nonexistent2.mrc"]) == 2
+
+
+def test_help_does_not_import_the_other_subcommands():
+    """`deepres --help` and `deepres simulate --help` stay light: no torch, no benchmark module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from deepres.cli import main\n"
+        "for argv in (['--help'], ['simulate', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('torch' in sys.modules, 'deepres.benchmark' in sys.modules, 'deepres.train' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False False False"

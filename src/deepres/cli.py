@@ -169,7 +169,12 @@ def run_estimate(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (``only``) one whose other subcommands are listed but not imported.
+
+    ``main`` passes the subcommand named on the command line, so ``deepres --help`` and
+    ``deepres estimate ...`` do not import the modules (torch, scipy.stats, gemmi) of the others.
+    """
     from deepres import __version__
 
     parser = argparse.ArgumentParser(
@@ -180,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     subs.required = True
     for sc in SUBCOMMANDS:
+        if only is not None and sc.name != only:
+            subs.add_parser(sc.name, help=sc.help, description=sc.help)  # listed, not imported
+            continue
         try:
             add = _resolve(sc.add_arguments)
         except (ImportError, AttributeError):
@@ -218,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``deepres`` command; returns the exit status."""
     from deepres.errors import DeepResError, InputError
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    names = {sc.name for sc in SUBCOMMANDS}
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=chosen if chosen in names else "")
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     _sigterm_as_interrupt()

@@ -315,3 +315,25 @@ def test_voxel_size_check_passes_each_maps_own_voxel_size(tmp_path):
     case = B.Case("inv", "low", "s", 1, 1.0, "uniform")
     B.run_invariance("low", Recorder(), case, Path("."), tmp_path, simulate_fn=_fake_case)
     assert seen[-2:] == list(B.INVARIANCE_VOXEL_SIZES["low"])
+
+
+def test_per_residue_ranks_core_against_periphery():
+    """A map that grows with the distance from the model's centre ranks residues by that distance."""
+    import gemmi
+
+    from deepres.metrics import per_residue
+
+    path = Path(__file__).resolve().parent / "data" / "1BVN_l_u.pdb.gz"
+    st = gemmi.read_structure(str(path))
+    xyz = np.array([a.pos.tolist() for ch in st[0] for r in ch for a in r])  # (x, y, z) Å
+    centre = xyz.mean(axis=0)
+    lo = xyz.min(axis=0) - 5.0
+    shape = tuple(int(n) for n in np.ceil((xyz.max(axis=0) - lo + 5.0) / 1.0)[::-1])  # (z, y, x)
+    zz, yy, xx = np.indices(shape, dtype=np.float64)
+    pos = np.stack([xx + lo[0], yy + lo[1], zz + lo[2]], axis=-1)
+    values = (3.0 + 0.2 * np.linalg.norm(pos - centre, axis=-1)).astype(np.float32)
+    pr = per_residue(values, 1.0, (lo[2], lo[1], lo[0]), str(path))
+    assert pr["n_residues"] == pr["n_residues_total"] > 50
+    assert pr["spearman_vs_centre_distance"] > 0.95
+    means = {round(float(np.mean([a.b_iso for a in r])), 2) for ch in st[0] for r in ch}
+    assert pr["n_distinct_bfactors"] == len(means)

@@ -836,6 +836,8 @@ def run_real_maps(range_name: str, estimators: Sequence[Estimator], maps_root: P
                         entry["per_residue"] = {
                             "model": rm.model_path.name,
                             "spearman_vs_bfactor": pr["spearman"],
+                            "n_distinct_bfactors": pr["n_distinct_bfactors"],
+                            "spearman_vs_centre_distance": pr["spearman_vs_centre_distance"],
                             "n_residues": pr["n_residues"],
                             "n_residues_total": pr["n_residues_total"],
                         }
@@ -1227,22 +1229,25 @@ def to_markdown(doc: dict) -> str:
             L.append("")
             L.append("Real maps (median of the estimate inside the mask next to the known figure):")
             L.append("")
-            L.append("| map | Å/vox | known (Å) | estimator | median (Å) | p10–p90 (Å) | coverage | per-residue ρ vs B | mask |")
-            L.append("|---|---|---|---|---|---|---|---|---|")
+            L.append("| map | Å/vox | known (Å) | estimator | median (Å) | p10–p90 (Å) | coverage | per-residue ρ vs B "
+                     "(distinct B values) | per-residue ρ vs distance from centre | mask |")
+            L.append("|---|---|---|---|---|---|---|---|---|---|")
             for row in res["real_maps"]:
                 if "error" in row:
                     L.append(f"| {row['name']} | | {row['known_A']:g} | error: {row['error']} | | | | | |")
                     continue
                 for n, e in row["estimators"].items():
                     pr = e.get("per_residue") or {}
-                    prs = (f"{_fmt(pr.get('spearman_vs_bfactor'))} ({pr.get('n_residues')} res.)"
+                    prs = (f"{_fmt(pr.get('spearman_vs_bfactor'))} ({pr.get('n_residues')} res., "
+                           f"{pr.get('n_distinct_bfactors', '?')} distinct B)"
                            if "spearman_vs_bfactor" in pr else ("error" if "error" in pr else "–"))
+                    prd = _fmt(pr.get("spearman_vs_centre_distance")) if "spearman_vs_bfactor" in pr else "–"
                     if "error" in e:
-                        L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} | {n} | error | | | | |")
+                        L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} | {n} | error | | | | | |")
                         continue
                     L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} ({row['known_note']}) | {n} | "
                              f"{_fmt(e.get('median_A'))} | {_fmt(e.get('p10_A'))}–{_fmt(e.get('p90_A'))} | "
-                             f"{_fmt(e.get('coverage'))} | {prs} | {row.get('mask', '')} |")
+                             f"{_fmt(e.get('coverage'))} | {prs} | {prd} | {row.get('mask', '')} |")
         inv = res.get("invariance")
         if inv:
             L.append("")

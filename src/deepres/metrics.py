@@ -238,8 +238,11 @@ def per_residue(
     -------
     dict
         ``residues`` (list of ``"chain:seqid"``), ``resolution_A`` and ``bfactor`` (lists, one
-        per counted residue), ``n_residues``, ``n_residues_total`` and ``spearman``
-        (rank correlation of the two, ``None`` when undefined).
+        per counted residue), ``n_residues``, ``n_residues_total``, ``spearman`` (rank
+        correlation of the two, ``None`` when undefined), ``n_distinct_bfactors`` (a model with
+        one or two B values cannot rank its residues by order) and
+        ``spearman_vs_centre_distance``: rank correlation between the residue's value and the
+        distance of its atoms' centroid from the centroid of all atoms (core vs periphery).
     """
     import gemmi
 
@@ -247,7 +250,7 @@ def per_residue(
     st.remove_hydrogens()
     model = st[0]
     valid = valid_estimate(values).astype(np.float64)
-    labels, res_val, res_b = [], [], []
+    labels, res_val, res_b, res_xyz = [], [], [], []
     total = 0
     for chain in model:
         for res in chain:
@@ -265,7 +268,14 @@ def per_residue(
             labels.append(f"{chain.name}:{res.seqid.num}{res.seqid.icode.strip()}")
             res_val.append(float(np.median(v[keep])))
             res_b.append(float(np.mean([a.b_iso for a in res])))
+            res_xyz.append(xyz.mean(axis=0))
     rho = spearman(np.array(res_val), np.array(res_b)) if len(res_val) >= 3 else float("nan")
+    all_xyz = np.array([a.pos.tolist() for ch in model for r in ch if not r.is_water() for a in r], dtype=np.float64)
+    if len(res_val) >= 3:
+        dist = np.linalg.norm(np.array(res_xyz) - all_xyz.mean(axis=0), axis=1)
+        rho_d = spearman(np.array(res_val), dist)
+    else:
+        rho_d = float("nan")
     return {
         "residues": labels,
         "resolution_A": res_val,
@@ -273,4 +283,6 @@ def per_residue(
         "n_residues": len(labels),
         "n_residues_total": total,
         "spearman": _nan_to_none(rho),
+        "n_distinct_bfactors": int(len({round(b, 2) for b in res_b})),
+        "spearman_vs_centre_distance": _nan_to_none(rho_d),
     }

@@ -150,13 +150,7 @@ def mask_bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice, slice]:
     )
 
 
-def crop_shape(mask: np.ndarray) -> tuple[int, int, int]:
-    """Shape of the working-grid crop that :func:`predict` processes (for memory estimates)."""
-    bb = mask_bbox(mask, CROP_MARGIN_VOX)
-    return tuple(max(MIN_BOX_VOX, s.stop - s.start + ((s.stop - s.start) % 2)) for s in bb)
-
-
-def estimate_memory_bytes(shape: tuple[int, int, int], spec: RangeSpec | None = None) -> int:
+def estimate_memory_bytes(shape: tuple[int, int, int]) -> int:
     """Rough peak memory of :func:`predict` on a crop of ``shape`` working voxels."""
     n = int(np.prod([s + 2 * FeatureConfig().pad_vox for s in shape]))
     # padded map + complex spectrum + band + frequency grids (~10 floats per voxel),

@@ -113,3 +113,11 @@ def test_cpu_and_cuda_agree():
     a = predict(lm, data, mask, device="cpu")
     b = predict(lm, data, mask, device="cuda")
     assert np.abs(a - b).max() < 1e-2
+
+
+def test_high_range_run_carries_the_experimental_warning():
+    data, mask = _blob_map((48, 48, 48))
+    res = deepres.estimate(data, mask, 0.8, range="high", device="cpu")
+    assert any("experimental" in w for w in res.warnings)
+    low = deepres.estimate(data, mask, 0.8, range="low", device="cpu")
+    assert not any("experimental" in w for w in low.warnings)

@@ -395,6 +395,10 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
     t0 = time.perf_counter()
     lm = _load(spec, model)
     timings["load_model"] = time.perf_counter() - t0
+    from deepres.model import MODEL_WARNINGS
+
+    if lm.model_id in MODEL_WARNINGS:
+        warnings.append(MODEL_WARNINGS[lm.model_id])
     from deepres.model import resolve_device
 
     dev = str(resolve_device(device))

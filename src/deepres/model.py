@@ -7,7 +7,6 @@ configuration, the state dict, and a training record. Its id and sha256 go into 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from deepres.errors import DeepResError, InputError
 from deepres.features import FeatureConfig, compute_features
 from deepres.network import DeepResNet, NetConfig
+from deepres.outputs import sha256_file
 from deepres.ranges import RangeSpec, get_range
 
 FORMAT = "deepres-model/1"
@@ -62,14 +62,6 @@ def model_path(range_name: str) -> str:
     """Path of the shipped model file for a range (it may not exist)."""
     spec = get_range(range_name)
     return str(resources.files("deepres") / "models" / f"{spec.name}.pt")
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def make_network(spec: RangeSpec, features: FeatureConfig | None = None, **net_kwargs) -> tuple[DeepResNet, FeatureConfig]:
@@ -131,7 +123,7 @@ def load_model(range_name: str = "low", path: str | None = None) -> LoadedModel:
     net = DeepResNet(NetConfig.from_dict(payload["net"]))
     net.load_state_dict(payload["state_dict"])
     net.eval()
-    return LoadedModel(spec, net, feats, str(payload["model_id"]), _sha256(path), path, dict(payload.get("training", {})))
+    return LoadedModel(spec, net, feats, str(payload["model_id"]), sha256_file(path), path, dict(payload.get("training", {})))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -225,12 +225,13 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
     return Volume(data, vs, origin_zyx, header)
 
 
-def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume) -> None:
+def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume,
+                 label: str = "deepres local resolution (A)") -> None:
     """Write `(z, y, x)` ``data`` as float32 MRC on the grid of ``like``.
 
     Shape, voxel size, ORIGIN, N*START, MX/MY/MZ and axis order are those of ``like`` (read by
     :func:`read_volume`); a Volume built in memory gets the standard axis order and an ORIGIN equal
-    to its ``origin_A``.
+    to its ``origin_A``. ``label`` goes into the header's first label.
     """
     import mrcfile
 
@@ -267,5 +268,5 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume) -> Non
                 z, y, x = like.origin_A
                 hd.origin = (x, y, z)
             mrc.update_header_stats()
-            mrc.header.label[0] = b"deepres local resolution (A)".ljust(80)
+            mrc.header.label[0] = label.encode("ascii", "replace")[:80].ljust(80)
             mrc.header.nlabl = 1

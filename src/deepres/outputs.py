@@ -26,6 +26,7 @@ def default_output_dir(volume_path: str | os.PathLike) -> Path:
 
 
 def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (inputs in summary.json, model files)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -29,6 +29,7 @@ from deepres.residues import (
     write_model_copy,
     write_residues_csv,
 )
+from deepres.volume import Volume
 
 logger = logging.getLogger(__name__)
 
@@ -291,17 +292,15 @@ def plot_report(
 
 
 def _write_chimera_map(path: str | os.PathLike, res: np.ndarray, valid: np.ndarray, volume) -> None:
-    """Resolution map with every unevaluated voxel set to the in-mask median (as Xmipp does)."""
-    import mrcfile
+    """Resolution map with every unevaluated voxel set to the in-mask median (as Xmipp does),
+    on the input's grid (:func:`deepres.mrc.write_volume`)."""
+    from deepres.mrc import write_volume
 
     fill = float(np.median(res[valid])) if np.any(valid) else 0.0
     out = np.where(valid, res, fill).astype(np.float32)
-    vs = float(volume.voxel_size_A)
-    oz, oy, ox = (float(v) for v in getattr(volume, "origin_A", (0.0, 0.0, 0.0)))
-    with mrcfile.new(str(path), overwrite=True) as m:
-        m.set_data(out)
-        m.voxel_size = vs
-        m.header.origin = (ox, oy, oz)
+    like = Volume(out, float(volume.voxel_size_A), tuple(getattr(volume, "origin_A", (0.0, 0.0, 0.0))),
+                  dict(getattr(volume, "header", None) or {}))
+    write_volume(path, out, like, label="deepres local resolution (A), background = median")
 
 
 # --------------------------------------------------------------------------------------------

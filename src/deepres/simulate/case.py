@@ -8,7 +8,6 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
 import gemmi
-import mrcfile
 import numpy as np
 
 from deepres.ranges import RangeSpec, get_range
@@ -19,6 +18,7 @@ from deepres.simulate.fields import FIELD_KIND_PROBS, FIELD_KINDS, resolution_fi
 from deepres.simulate.filtering import apply_local_resolution, resolution_levels
 from deepres.simulate.masks import draw_mask_params, make_mask
 from deepres.simulate.noise import NOISE_SPECTRA, add_noise, apply_bfactor
+from deepres.mrc import write_volume
 from deepres.volume import Volume
 
 #: Probabilities of the noise spectra drawn by :func:`simulate_case`.
@@ -256,14 +256,6 @@ def simulate_case(
     )
 
 
-def _write_mrc(path: Path, vol: Volume) -> None:
-    with mrcfile.new(str(path), overwrite=True) as mrc:
-        mrc.set_data(np.ascontiguousarray(vol.data, dtype=np.float32))
-        mrc.voxel_size = vol.voxel_size_A
-        z, y, x = vol.origin_A
-        mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = x, y, z
-
-
 def write_case(case: SimulatedCase, outdir: str | os.PathLike, density: bool = False) -> Path:
     """Write ``map.mrc``, ``half1.mrc``, ``half2.mrc``, ``truth.mrc``, ``mask.mrc`` (0/1) and
     ``params.json`` (and ``density.mrc`` with ``density=True``) into ``outdir``, all on the same
@@ -275,6 +267,6 @@ def write_case(case: SimulatedCase, outdir: str | os.PathLike, density: bool = F
     if density:
         items.append(("density", case.density))
     for name, vol in items:
-        _write_mrc(out / f"{name}.mrc", vol)
+        write_volume(out / f"{name}.mrc", vol.data, vol, label=f"deepres simulate: {name}")
     (out / "params.json").write_text(json.dumps(case.params, indent=1, sort_keys=True) + "\n")
     return out

@@ -93,3 +93,29 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, sample):
     assert any(m.startswith("resumed") and "step 2" in m for m in logs)
     wf, wp = load_model("low", path=full).net.state_dict(), load_model("low", path=part).net.state_dict()
     assert all(torch.equal(wf[k], wp[k]) for k in wf)
+
+
+@pytest.mark.parametrize("augment", [False, True])
+@pytest.mark.parametrize("shape", [(30, 26, 28), (12, 30, 20)])
+def test_crop_batch_keeps_features_aligned_with_labels(shape, augment):
+    """Each label voxel sits at the centre of its feature halo, after flips and permutations, and
+    voxels beyond a small sample get weight 0 (features there are replicated from the edge)."""
+    import random as _random
+
+    from deepres.train import _crop_batch
+
+    z, y, x = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    feats = np.stack([z, y, x]).astype(np.float16)
+    label = (z * 10000 + y * 100 + x).astype(np.float32)
+    sample = {"features": feats, "label": label, "weight": np.ones(shape, dtype=bool)}
+    crop, R = 16, 3
+    rng = _random.Random(5)
+    for _ in range(5):
+        xs, ys, ws = _crop_batch([sample], [0], crop, R, rng, augment)
+        assert xs.shape == (1, 3, crop + 2 * R, crop + 2 * R, crop + 2 * R)
+        centre = xs[0, :, R:-R, R:-R, R:-R]
+        code = centre[0] * 10000 + centre[1] * 100 + centre[2]
+        w = ws[0, 0] > 0
+        assert torch.equal(code[w], ys[0, 0][w])
+        # weights are 0 exactly where the crop runs past a small sample
+        assert int(w.sum()) == int(np.prod([min(crop, n) for n in shape]))

@@ -180,26 +180,34 @@ def _augment(feats: torch.Tensor, lab: torch.Tensor, w: torch.Tensor, rng: rando
 
 
 def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool):
+    """A batch of random crops: features with a halo of ``R`` (replicate padding beyond the
+    stored sample, like inference pads the feature volume), labels and weights (zero beyond it).
+
+    Only the crop is converted from float16, so the cost does not grow with the stored sample.
+    """
     xs, ys, ws = [], [], []
     for i in idxs:
         s = samples[i]
-        f = torch.from_numpy(s["features"].astype(np.float32))
-        lab = torch.from_numpy(s["label"])
-        w = torch.from_numpy(s["weight"].astype(np.float32))
+        shape = s["label"].shape
+        o = [rng.randint(0, max(n, crop) - crop) for n in shape]
+        ix = [np.clip(np.arange(a - R, a + crop + R), 0, n - 1) for a, n in zip(o, shape)]
+        iy = [np.arange(a, a + crop) for a in o]
+        inside = np.ones((crop,) * 3, dtype=bool)
+        for ax, (ii, n) in enumerate(zip(iy, shape)):
+            sh = [1, 1, 1]
+            sh[ax] = crop
+            inside &= (ii < n).reshape(sh)
+        iy = [np.clip(ii, 0, n - 1) for ii, n in zip(iy, shape)]
+        f = torch.from_numpy(s["features"][:, ix[0][:, None, None], ix[1][None, :, None], ix[2][None, None, :]]
+                             .astype(np.float32))
+        lab = torch.from_numpy(s["label"][iy[0][:, None, None], iy[1][None, :, None], iy[2][None, None, :]])
+        w = torch.from_numpy((s["weight"][iy[0][:, None, None], iy[1][None, :, None], iy[2][None, None, :]]
+                              & inside).astype(np.float32))
         if augment:
             f, lab, w = _augment(f, lab, w, rng)
-        # pad to at least `crop`, like inference pads the feature volume (replicate)
-        padn = [max(0, crop - n) for n in lab.shape]
-        if any(padn):
-            pp = (0, padn[2], 0, padn[1], 0, padn[0])
-            f = F.pad(f[None], pp, mode="replicate")[0]
-            lab = F.pad(lab, pp)
-            w = F.pad(w, pp)
-        o = [rng.randint(0, n - crop) for n in lab.shape]
-        fp = F.pad(f[None], (R,) * 6, mode="replicate")[0]
-        xs.append(fp[:, o[0] : o[0] + crop + 2 * R, o[1] : o[1] + crop + 2 * R, o[2] : o[2] + crop + 2 * R])
-        ys.append(lab[o[0] : o[0] + crop, o[1] : o[1] + crop, o[2] : o[2] + crop])
-        ws.append(w[o[0] : o[0] + crop, o[1] : o[1] + crop, o[2] : o[2] + crop])
+        xs.append(f)
+        ys.append(lab)
+        ws.append(w)
     return torch.stack(xs), torch.stack(ys)[:, None], torch.stack(ws)[:, None]
 
 

@@ -121,3 +121,15 @@ def test_high_range_run_carries_the_experimental_warning():
     assert any("experimental" in w for w in res.warnings)
     low = deepres.estimate(data, mask, 0.8, range="low", device="cpu")
     assert not any("experimental" in w for w in low.warnings)
+
+
+@pytest.mark.parametrize("n,tile", [(100, 100), (101, 100), (100, 48), (7, 3), (1, 5), (250, 96)])
+def test_tiles_are_balanced_and_cover_the_axis(n, tile):
+    from deepres.model import tile_starts
+
+    starts = tile_starts(n, tile)
+    ends = starts[1:] + [n]
+    sizes = [b - a for a, b in zip(starts, ends)]
+    assert starts[0] == 0 and all(0 < s <= tile for s in sizes)
+    assert max(sizes) - min(sizes) <= len(sizes)  # no sliver of a tile at the end
+    assert len(starts) == -(-n // tile)  # as few tiles as the limit allows

@@ -29,8 +29,10 @@ FORMAT = "deepres-model/1"
 MIN_BOX_VOX = 20
 #: Margin (working voxels) kept around the mask's bounding box when cropping.
 CROP_MARGIN_VOX = 24
-#: Default tile edge, in voxels of the feature grid (half the working sampling).
-DEFAULT_TILE = 48
+#: Largest tile edge, in voxels of the feature grid (half the working sampling). Each axis is cut
+#: into equal tiles no longer than this; every tile also computes a halo of the network's radius
+#: on each side, so larger tiles waste less work (and hold more activations).
+DEFAULT_TILE = 100
 #: Warnings that go with a shipped model, by model id (shown to the user and kept in summary.json).
 MODEL_WARNINGS = {
     "deepres-high-v2": (
@@ -150,12 +152,24 @@ def mask_bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice, slice]:
     )
 
 
-def estimate_memory_bytes(shape: tuple[int, int, int]) -> int:
-    """Rough peak memory of :func:`predict` on a crop of ``shape`` working voxels."""
+def tile_starts(n: int, tile: int) -> list[int]:
+    """Start indices of equal tiles (at most ``tile`` long) covering ``0..n``."""
+    k = max(1, math.ceil(n / max(1, tile)))
+    size = math.ceil(n / k)
+    return list(range(0, n, size))
+
+
+def estimate_memory_bytes(shape: tuple[int, int, int], width: int = 32, radius: int = 10,
+                          tile: int = DEFAULT_TILE) -> int:
+    """Rough peak memory of :func:`predict` on a crop of ``shape`` working voxels, for a network
+    of ``width`` channels and halo ``radius`` (defaults: upper bounds for the shipped models)."""
     n = int(np.prod([s + 2 * FeatureConfig().pad_vox for s in shape]))
     # padded map + complex spectrum + band + frequency grids (~10 floats per voxel),
-    # features (18 channels at 1/8) plus activations of one tile.
-    return int(4 * n * 10 + 4 * n * 18 / 8 * 2 + 256 * 2**20)
+    # features (18 channels at 1/8), the half-grid output upsampled ...
+    fixed = 4 * n * 10 + 4 * n * 18 / 8 * 2 + 4 * n
+    # ... plus the activations of the largest tile (about 4 live tensors of `width` channels).
+    t = [min(tile, math.ceil(s / 2)) + 2 * radius for s in shape]
+    return int(fixed + 4 * 4 * width * math.prod(t) + 64 * 2**20)
 
 
 def _run_tiled(net: DeepResNet, feats: torch.Tensor, tile: int, progress: Callable[[float], None] | None) -> torch.Tensor:
@@ -164,13 +178,14 @@ def _run_tiled(net: DeepResNet, feats: torch.Tensor, tile: int, progress: Callab
     C, d, h, w = feats.shape
     padded = F.pad(feats[None], (R, R, R, R, R, R), mode="replicate")[0]
     out = torch.empty((d, h, w), dtype=torch.float32, device=feats.device)
-    starts = [list(range(0, n, tile)) for n in (d, h, w)]
+    starts = [tile_starts(n, tile) for n in (d, h, w)]
+    sizes = [st[1] if len(st) > 1 else n for st, n in zip(starts, (d, h, w))]
     total = math.prod(len(s) for s in starts)
     done = 0
     for z0 in starts[0]:
         for y0 in starts[1]:
             for x0 in starts[2]:
-                z1, y1, x1 = min(z0 + tile, d), min(y0 + tile, h), min(x0 + tile, w)
+                z1, y1, x1 = (min(a + sz, n) for a, sz, n in zip((z0, y0, x0), sizes, (d, h, w)))
                 block = padded[:, z0 : z1 + 2 * R, y0 : y1 + 2 * R, x0 : x1 + 2 * R]
                 out[z0:z1, y0:y1, x0:x1] = net(block[None])[0, 0]
                 done += 1

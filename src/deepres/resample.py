@@ -29,7 +29,7 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import ndimage
 
-from deepres.filters import lowpass
+from deepres.filters import radial_frequency, raised_cosine_lowpass
 from deepres.volume import Volume
 
 
@@ -54,48 +54,91 @@ def exact_pad(n_in: int, v_in: float, v_out: float, max_extra: int | None = None
     return best
 
 
-def _resample_axis(a: np.ndarray, axis: int, m: int, shift_vox_out: float) -> np.ndarray:
-    """Fourier crop/pad of ``a`` along ``axis`` to ``m`` samples, then evaluate the interpolant
-    ``shift_vox_out`` output voxels further along the axis."""
-    n = a.shape[axis]
+def _axis_index(ndim: int, axis: int, sl) -> tuple:
+    s = [slice(None)] * ndim
+    s[axis] = sl
+    return tuple(s)
+
+
+def _crop_pad_full_axis(F: np.ndarray, axis: int, m: int, shift_vox_out: float) -> np.ndarray:
+    """Fourier crop/pad of a spectrum along a full (not half) FFT axis to ``m`` bins, with the phase
+    that evaluates the interpolant ``shift_vox_out`` output voxels further along the axis.
+
+    The Nyquist bin of an even length is shared by +k/2 and -k/2: when padding, the input's is
+    split in two halves; when cropping, both input bins are folded into the output's. A phase on
+    the output's own Nyquist bin is replaced by its real part (``cos``), which is what keeping the
+    real part of the result does, so real signals stay real.
+    """
+    n = F.shape[axis]
     if n == m and shift_vox_out == 0.0:
-        return a
-    F = sfft.fft(a, axis=axis, workers=-1)
+        return F
     shape = list(F.shape)
     shape[axis] = m
     out = np.zeros(shape, dtype=np.complex64)
     k = min(n, m)
     pos, neg = (k + 1) // 2, k // 2  # frequencies 0..pos-1 and -neg..-1
 
-    def sl(start, stop):
-        s = [slice(None)] * a.ndim
-        s[axis] = slice(start, stop)
-        return tuple(s)
+    def ix(a, b):
+        return _axis_index(F.ndim, axis, slice(a, b))
 
-    out[sl(0, pos)] = F[sl(0, pos)]
+    out[ix(0, pos)] = F[ix(0, pos)]
     if neg:
-        out[sl(m - neg, m)] = F[sl(n - neg, n)]
+        out[ix(m - neg, m)] = F[ix(n - neg, n)]
         if k % 2 == 0 and n != m:
-            # The Nyquist bin of the shorter length is shared by +k/2 and -k/2.
             if n < m:  # padding: split the input's Nyquist bin in two halves
-                half = F[sl(n - neg, n - neg + 1)] * 0.5
-                out[sl(m - neg, m - neg + 1)] = half
-                out[sl(neg, neg + 1)] = half
+                half = F[ix(n - neg, n - neg + 1)] * 0.5
+                out[ix(m - neg, m - neg + 1)] = half
+                out[ix(neg, neg + 1)] = half
             else:  # cropping: fold both into the output's Nyquist bin
-                out[sl(m - neg, m - neg + 1)] = F[sl(neg, neg + 1)] + F[sl(n - neg, n - neg + 1)]
+                out[ix(m - neg, m - neg + 1)] = F[ix(neg, neg + 1)] + F[ix(n - neg, n - neg + 1)]
     if shift_vox_out != 0.0:
         f = sfft.fftfreq(m).astype(np.float64)  # cycles per output voxel
-        phase = np.exp(2j * np.pi * f * shift_vox_out).astype(np.complex64)
-        bshape = [1] * a.ndim
+        phase = np.exp(2j * np.pi * f * shift_vox_out)
+        if m % 2 == 0:
+            phase[m // 2] = np.cos(np.pi * shift_vox_out)
+        bshape = [1] * F.ndim
         bshape[axis] = m
-        out *= phase.reshape(bshape)
-    res = sfft.ifft(out, axis=axis, workers=-1).real.astype(np.float32)
-    res *= np.float32(m / n)
-    return res
+        out *= phase.astype(np.complex64).reshape(bshape)
+    return out
+
+
+def _crop_pad_half_axis(F: np.ndarray, n: int, m: int, shift_vox_out: float) -> np.ndarray:
+    """The same along the last axis of an ``rfftn`` spectrum (``n`` real samples → ``m``).
+
+    Negative frequencies are implicit (Hermitian symmetry), so a fold into an even output's
+    Nyquist bin adds the conjugate of the bin at the mirrored position of the other axes, and a
+    split of an even input's Nyquist bin keeps half of it (``irfftn`` supplies the other half).
+    The inverse transform keeps only the real part of the output's Nyquist bin, as in the
+    full-axis case.
+    """
+    if n == m and shift_vox_out == 0.0:
+        return F
+    hm = m // 2 + 1
+    out = np.zeros(F.shape[:-1] + (hm,), dtype=np.complex64)
+    k = min(n, m)
+    keep = (k + 1) // 2  # bins 0..keep-1 are copied as they are
+    out[..., :keep] = F[..., :keep]
+    if k % 2 == 0:
+        nyq = F[..., k // 2]
+        if n == m:
+            out[..., k // 2] = nyq
+        elif n < m:
+            out[..., k // 2] = 0.5 * nyq
+        else:
+            axes = tuple(range(nyq.ndim))
+            mirrored = np.roll(np.flip(nyq, axis=axes), 1, axis=axes)  # index -k of the other axes
+            out[..., k // 2] = nyq + np.conj(mirrored)
+    if shift_vox_out != 0.0:
+        f = np.arange(hm, dtype=np.float64) / m
+        out *= np.exp(2j * np.pi * f * shift_vox_out).astype(np.complex64)
+    return out
 
 
 def fourier_resample(vol: Volume, voxel_size_A: float, rolloff_cpv: float = 0.02) -> Volume:
     """Resample ``vol`` to (about) ``voxel_size_A`` in Fourier space, keeping the box centre.
+
+    One forward and one inverse 3D FFT: the anti-alias filter, the crop/pad and the sub-voxel
+    shift are all applied to the spectrum.
 
     Parameters
     ----------
@@ -114,19 +157,26 @@ def fourier_resample(vol: Volume, voxel_size_A: float, rolloff_cpv: float = 0.02
     shape_out = tuple(output_size(n, v_in, voxel_size_A) for n in data.shape)
     v_axes = [n * v_in / m for n, m in zip(data.shape, shape_out)]
     v_out = float(np.mean(v_axes))
+    origin = list(vol.origin_A)
+    if shape_out == data.shape:
+        return Volume(data.copy(), v_in, tuple(origin))
+    F = sfft.rfftn(data, workers=-1)
     if v_out > v_in * (1 + 1e-9):
         # Coarser sampling: the new Nyquist is v_in / (2 v_out) cycles/input voxel; the raised
         # cosine ends exactly there.
         cutoff = v_in / (2.0 * v_out) - rolloff_cpv
-        data = lowpass(data, max(cutoff, 0.0), rolloff_cpv)
-    out = data
-    origin = list(vol.origin_A)
+        F *= raised_cosine_lowpass(radial_frequency(data.shape), max(cutoff, 0.0), rolloff_cpv)
+    shifts = []
     for axis, (m, va) in enumerate(zip(shape_out, v_axes)):
         # Output voxel k sits at o + (va - v_in)/2 + k*va; the interpolant of the input is sampled
         # at input-DFT positions k*va, so shift by (va - v_in)/2 Å = (va - v_in)/(2 va) voxels.
-        shift = (va - v_in) / (2.0 * va)
-        out = _resample_axis(out, axis, m, shift)
+        shifts.append((va - v_in) / (2.0 * va))
         origin[axis] = origin[axis] + (va - v_in) / 2.0
+    F = _crop_pad_half_axis(F, data.shape[2], shape_out[2], shifts[2])
+    for axis in (0, 1):
+        F = _crop_pad_full_axis(F, axis, shape_out[axis], shifts[axis])
+    out = sfft.irfftn(F, s=shape_out, workers=-1)
+    out *= np.float32(np.prod(shape_out) / np.prod(data.shape))
     return Volume(np.ascontiguousarray(out, dtype=np.float32), v_out, tuple(origin))
 
 

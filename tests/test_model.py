@@ -133,3 +133,22 @@ def test_tiles_are_balanced_and_cover_the_axis(n, tile):
     assert starts[0] == 0 and all(0 < s <= tile for s in sizes)
     assert max(sizes) - min(sizes) <= len(sizes)  # no sliver of a tile at the end
     assert len(starts) == -(-n // tile)  # as few tiles as the limit allows
+
+
+@pytest.mark.parametrize("sigma", [1.0, 3.5, 7.0])
+def test_feature_smoothing_is_a_zero_padded_gaussian_convolution(sigma):
+    """The FFT smoothing of the front end equals a direct separable convolution with the same
+    truncated kernel and zero padding (scipy), edges included."""
+    from scipy import ndimage
+
+    from deepres.features import _gauss1d, _smooth3d
+
+    rng = np.random.default_rng(1)
+    vol = rng.random((23, 30, 17)).astype(np.float32)
+    k = _gauss1d(sigma, "cpu").numpy().astype(np.float64)
+    ref = vol.astype(np.float64)
+    for axis in range(3):
+        ref = ndimage.convolve1d(ref, k, axis=axis, mode="constant", cval=0.0)
+    out = _smooth3d(torch.from_numpy(vol), sigma).numpy()
+    assert out.shape == vol.shape
+    np.testing.assert_allclose(out, ref, atol=1e-5)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from scipy.fft import next_fast_len
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,29 @@ def _gauss1d(sigma: float, device) -> torch.Tensor:
 
 
 def _smooth3d(vol: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian smoothing of a (D, H, W) tensor with zero padding."""
+    """Separable Gaussian smoothing of a (D, H, W) tensor with zero padding (a linear convolution
+    with the truncated, normalised kernel of :func:`_gauss1d`).
+
+    Done as a product of the kernel's 1D transfer functions on a zero-padded FFT grid, which is
+    the same convolution (up to float rounding) and several times faster than 3D convolutions
+    with long 1D kernels.
+    """
     k = _gauss1d(sigma, vol.device)
-    n = k.numel()
-    v = vol[None, None]
-    v = F.conv3d(v, k.view(1, 1, n, 1, 1), padding=(n // 2, 0, 0))
-    v = F.conv3d(v, k.view(1, 1, 1, n, 1), padding=(0, n // 2, 0))
-    v = F.conv3d(v, k.view(1, 1, 1, 1, n), padding=(0, 0, n // 2))
-    return v[0, 0]
+    h = k.numel() // 2
+    shape = [next_fast_len(n + h, real=True) for n in vol.shape]  # >= h zeros after the data: no wrap
+    x = F.pad(vol, (0, shape[2] - vol.shape[2], 0, shape[1] - vol.shape[1], 0, shape[0] - vol.shape[0]))
+    transfer = None
+    for axis, n in enumerate(shape):
+        kk = torch.zeros(n, dtype=vol.dtype, device=vol.device)
+        kk[: h + 1] = k[h:]
+        kk[n - h :] = k[:h]
+        t = torch.fft.rfft(kk) if axis == 2 else torch.fft.fft(kk)
+        view = [1, 1, 1]
+        view[axis] = t.numel()
+        t = t.view(view)
+        transfer = t if transfer is None else transfer * t
+    out = torch.fft.irfftn(torch.fft.rfftn(x) * transfer, s=shape)
+    return out[: vol.shape[0], : vol.shape[1], : vol.shape[2]].contiguous()
 
 
 def block_mean(vol: torch.Tensor) -> torch.Tensor:
@@ -98,25 +114,28 @@ def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConf
     rms = torch.sqrt(torch.mean(x[sel] ** 2)) if bool(sel.any()) else torch.sqrt(torch.mean(x**2))
     x = x / torch.clamp(rms, min=1e-12)
 
+    # Zero padding of at least pad_vox on each side, up to an FFT-friendly length (2, 3, 5 factors).
     p = config.pad_vox
-    xp = F.pad(x, (p, p, p, p, p, p))
+    hi = [next_fast_len(n + 2 * p, real=True) - n - p for n in x.shape]
+    xp = F.pad(x, (p, hi[2], p, hi[1], p, hi[0]))
     ft = torch.fft.rfftn(xp)
     f = _radial_freq(xp.shape, dev)
-    logf = torch.log(torch.clamp(f, min=1e-6))
     centres = config.band_centres()
     step = math.log(centres[1] / centres[0])
     s = config.band_width_log * step
+    u = torch.log(torch.clamp(f, min=1e-6)).div_(s)  # ln f in units of the bands' width
+    u[0, 0, 0] = float("inf")  # no band passes the mean
+    del f
     D, H, W = x.shape
     energies = []
     for fc in centres:
-        h = torch.exp(-0.5 * ((logf - math.log(fc)) / s) ** 2)
-        h[0, 0, 0] = 0.0
+        h = (u - math.log(fc) / s).square_().mul_(-0.5).exp_()  # Gaussian in ln f
         band = torch.fft.irfftn(ft * h, s=xp.shape)[p : p + D, p : p + H, p : p + W]
         e = block_mean(band * band)
         sigma_full = max(config.smooth_min_vox, config.smooth_wavelengths / fc)
         energies.append(_smooth3d(e, sigma_full / 2.0))
         del band, h
-    del ft, f, logf
+    del ft, u
     e = torch.stack(energies)  # (K, d, h, w)
     total = e.sum(0)
     msmall = block_mean(m)

@@ -66,6 +66,22 @@ def test_exact_pad():
     assert output_size(100, 1.05, 1.0) == 105
 
 
+@pytest.mark.parametrize("n_in", [150, 175, 211, 240])
+def test_exact_pad_prefers_fft_friendly_lengths_within_tolerance(n_in):
+    from deepres.resample import VOXEL_SIZE_RTOL, _fft_cost
+
+    v_in, v_out = 0.834, 1.0
+    n = exact_pad(n_in, v_in, v_out)
+    m = round(n * v_in / v_out)
+    assert n_in <= n <= n_in + max(4, n_in // 8)
+    assert abs(n * v_in / m - v_out) / v_out <= VOXEL_SIZE_RTOL + 1e-9
+    # no other acceptable length in the search range is cheaper to transform
+    for k in range(n_in, n_in + max(4, n_in // 8) + 1):
+        mk = round(k * v_in / v_out)
+        if abs(k * v_in / mk - v_out) / v_out <= VOXEL_SIZE_RTOL:
+            assert _fft_cost(n) + _fft_cost(m) <= _fft_cost(k) + _fft_cost(mk)
+
+
 def test_masked_trilinear_no_edge_smearing():
     # a constant resolution inside a working-grid mask, 0 outside: every target voxel in its mask
     # gets exactly that constant (plain interpolation would blend in the zeros at the edge)

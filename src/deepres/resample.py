@@ -17,7 +17,8 @@ Geometry of :func:`fourier_resample`
 ------------------------------------
 The box keeps its physical extent ``L = n_in * v_in`` along each axis: ``n_out = round(L / v)``
 and the output voxel size is ``L / n_out`` (equal to the requested ``v`` whenever ``L / v`` is an
-integer; :func:`exact_pad` finds a small zero padding that makes it so). The origin moves by
+integer; :func:`exact_pad` finds a small zero padding that makes it so to within 0.05 %, with
+FFT-friendly lengths). The origin moves by
 ``(v_out - v_in) / 2`` so that the *box centre stays put*; each output voxel holds the
 band-limited interpolant at its own centre. Going there and back returns the original shape,
 voxel size and origin exactly.
@@ -38,20 +39,40 @@ def output_size(n_in: int, v_in: float, v_out: float) -> int:
     return max(1, int(round(n_in * v_in / v_out)))
 
 
+#: Relative error of the resampled voxel size that :func:`exact_pad` accepts in exchange for
+#: FFT-friendly lengths (0.05 %: 0.007 Å at 13 Å).
+VOXEL_SIZE_RTOL = 5e-4
+
+
+def _fft_cost(n: int) -> int:
+    """Rough cost of an FFT of length ``n``: ``n`` times the sum of its prime factors."""
+    total, k, d = 0, n, 2
+    while d * d <= k:
+        while k % d == 0:
+            total += d
+            k //= d
+        d += 1
+    if k > 1:
+        total += k
+    return n * total
+
+
 def exact_pad(n_in: int, v_in: float, v_out: float, max_extra: int | None = None) -> int:
-    """Smallest padded length ``n >= n_in`` (at most ``max_extra`` more) for which ``n * v_in / v_out``
-    is closest to an integer, so that the resampled voxel size is as close as possible to ``v_out``."""
+    """Padded length ``n >= n_in`` (at most ``max_extra`` more) for the resampling of an axis.
+
+    Among the lengths whose resampled voxel size ``n * v_in / round(n * v_in / v_out)`` is within
+    :data:`VOXEL_SIZE_RTOL` of ``v_out`` (or, if none is, as close as any), the one with the
+    cheapest forward and inverse FFTs (lengths with small prime factors) is chosen.
+    """
     if max_extra is None:
         max_extra = max(4, n_in // 8)
-    best, best_err = n_in, np.inf
+    cands = []
     for n in range(n_in, n_in + max_extra + 1):
-        m = n * v_in / v_out
-        err = abs(m - round(m)) / max(round(m), 1)
-        if err < best_err - 1e-12:
-            best, best_err = n, err
-        if err < 1e-9:
-            break
-    return best
+        m = max(1, round(n * v_in / v_out))
+        cands.append((abs(n * v_in / v_out - m) / m, n, m))
+    tol = max(VOXEL_SIZE_RTOL, min(c[0] for c in cands) + 1e-12)
+    ok = [(_fft_cost(n) + _fft_cost(m), n) for err, n, m in cands if err <= tol]
+    return min(ok)[1]
 
 
 def _axis_index(ndim: int, axis: int, sl) -> tuple:

@@ -243,7 +243,11 @@ def masked_trilinear(values: Volume, mask: np.ndarray, target_shape, target_voxe
     if not ok.all():
         from scipy.spatial import cKDTree
 
-        valid_idx = np.array(np.nonzero(w))
+        # The nearest valid voxel to a point that no valid voxel surrounds lies on the valid
+        # region's surface (an interior voxel always has a valid face neighbour closer to the
+        # point), so the search tree holds only the surface.
+        surface = w & ~ndimage.binary_erosion(w, border_value=0)
+        valid_idx = np.array(np.nonzero(surface))
         tree = cKDTree(valid_idx.T.astype(np.float64))
         _, nearest = tree.query(u[:, ~ok].T)
         vals[~ok] = src[tuple(valid_idx[:, nearest])]

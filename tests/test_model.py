@@ -152,3 +152,24 @@ def test_feature_smoothing_is_a_zero_padded_gaussian_convolution(sigma):
     out = _smooth3d(torch.from_numpy(vol), sigma).numpy()
     assert out.shape == vol.shape
     np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+def test_ensemble_file_is_the_geometric_mean_of_its_members(tmp_path):
+    from deepres.model import build_untrained, combine_models, save_model
+
+    paths = []
+    for seed in (1, 2):
+        lm = build_untrained("low", seed=seed)
+        p = str(tmp_path / f"m{seed}.pt")
+        save_model(p, lm.spec, lm.net, lm.features, {"seed": seed}, f"m{seed}")
+        paths.append(p)
+    ens = combine_models(paths, str(tmp_path / "ens.pt"), "ens-test")
+    a, b = (load_model("low", p) for p in paths)
+    assert ens.model_id == "ens-test" and len(ens.net.members) == 2
+    assert [m["model_id"] for m in ens.training["ensemble_of"]] == ["m1", "m2"]
+    x = torch.randn(1, ens.features.n_channels, 24, 24, 24)
+    with torch.no_grad():
+        expected = torch.sqrt(a.net(x) * b.net(x))
+        got = ens.net(x)
+    assert torch.allclose(got, expected, rtol=1e-5)
+    assert not torch.allclose(a.net(x), b.net(x))  # the members really differ

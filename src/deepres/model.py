@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from deepres.errors import DeepResError, InputError
 from deepres.features import FeatureConfig, compute_features
-from deepres.network import DeepResNet, NetConfig
+from deepres.network import DeepResNet, EnsembleNet, NetConfig
 from deepres.outputs import sha256_file
 from deepres.ranges import RangeSpec, get_range
 
@@ -82,8 +82,10 @@ def build_untrained(range_name: str = "low", seed: int = 0) -> LoadedModel:
     return LoadedModel(spec, net, feats, f"untrained-{spec.name}", "0" * 64, None, {})
 
 
-def save_model(path: str, spec: RangeSpec, net: DeepResNet, features: FeatureConfig, training: dict, model_id: str) -> None:
-    """Write a model file (atomically)."""
+def save_model(path: str, spec: RangeSpec, net: DeepResNet | EnsembleNet, features: FeatureConfig, training: dict,
+               model_id: str) -> None:
+    """Write a model file (atomically). An :class:`EnsembleNet` is stored as the list of its
+    members' configurations and one state dict."""
     # Only plain types in the file, so that torch.load(weights_only=True) reads it
     # (e.g. torch.__version__ is a TorchVersion object, not a str).
     training = json.loads(json.dumps(training, default=str))
@@ -92,7 +94,8 @@ def save_model(path: str, spec: RangeSpec, net: DeepResNet, features: FeatureCon
         "model_id": model_id,
         "range": spec.name,
         "features": features.to_dict(),
-        "net": net.config.to_dict(),
+        "net": ({"members": [m.config.to_dict() for m in net.members]} if isinstance(net, EnsembleNet)
+                else net.config.to_dict()),
         "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
         "training": training,
     }
@@ -122,10 +125,41 @@ def load_model(range_name: str = "low", path: str | None = None) -> LoadedModel:
     if payload.get("range") != spec.name:
         raise DeepResError(f"{path} is a model for the {payload.get('range')!r} range, not {spec.name!r}")
     feats = FeatureConfig(**payload["features"])
-    net = DeepResNet(NetConfig.from_dict(payload["net"]))
-    net.load_state_dict(payload["state_dict"])
+    try:
+        cfg = payload["net"]
+        if "members" in cfg:
+            net = EnsembleNet([NetConfig.from_dict(c) for c in cfg["members"]])
+        else:
+            net = DeepResNet(NetConfig.from_dict(cfg))
+        net.load_state_dict(payload["state_dict"])
+    except Exception as exc:  # noqa: BLE001 - any mismatch means a bad file
+        raise DeepResError(f"{path} is not a valid deepres model file: {exc}") from exc
     net.eval()
     return LoadedModel(spec, net, feats, str(payload["model_id"]), sha256_file(path), path, dict(payload.get("training", {})))
+
+
+def combine_models(paths: list[str], out_path: str, model_id: str) -> LoadedModel:
+    """Write an ensemble of the model files ``paths`` (same range and front end) to ``out_path``.
+
+    The ensemble's training record lists each member's id, sha256 and own training record.
+    """
+    if len(paths) < 2:
+        raise ValueError("an ensemble needs at least two model files")
+    first = torch.load(paths[0], map_location="cpu", weights_only=True)
+    spec = get_range(first["range"])
+    members = [load_model(spec.name, p) for p in paths]
+    if any(m.features != members[0].features for m in members):
+        raise ValueError("ensemble members must share the front end (FeatureConfig)")
+    nets: list[DeepResNet] = []
+    for m in members:
+        nets.extend(m.net.members if isinstance(m.net, EnsembleNet) else [m.net])
+    ens = EnsembleNet([n.config for n in nets])
+    for dst, src in zip(ens.members, nets):
+        dst.load_state_dict(src.state_dict())
+    record = {"ensemble_of": [{"model_id": m.model_id, "sha256": m.sha256, "training": m.training}
+                              for m in members]}
+    save_model(out_path, spec, ens, members[0].features, record, model_id)
+    return load_model(spec.name, out_path)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

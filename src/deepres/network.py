@@ -50,6 +50,10 @@ class DeepResNet(nn.Module):
         self.register_buffer("_log_lo", torch.tensor(float(torch.log(torch.tensor(lo)))), persistent=False)
         self.register_buffer("_log_hi", torch.tensor(float(torch.log(torch.tensor(hi)))), persistent=False)
 
+    @property
+    def activation_channels(self) -> int:
+        return self.config.width
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.act(self.inp(x))
         for conv, d in zip(self.blocks, self.config.dilations):
@@ -57,3 +61,32 @@ class DeepResNet(nn.Module):
             h = self.act(conv(h)) + h[:, :, d:-d, d:-d, d:-d]
         z = self.head(h)
         return torch.exp(self._log_lo + (self._log_hi - self._log_lo) * torch.sigmoid(z))
+
+
+class EnsembleNet(nn.Module):
+    """Several :class:`DeepResNet` members run on the same features; the estimate is the geometric
+    mean of theirs (resolutions are averaged in log space, where the networks work).
+
+    Independently trained members make partly independent errors, so the mean is more accurate
+    than any one of them; the features (the expensive, fixed front end) are computed once.
+    """
+
+    def __init__(self, configs: list[NetConfig]):
+        super().__init__()
+        if not configs:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(DeepResNet(c) for c in configs)
+        radii = {m.radius for m in self.members}
+        ranges = {(c.min_A, c.max_A, c.in_channels) for c in configs}
+        if len(radii) != 1 or len(ranges) != 1:
+            raise ValueError("ensemble members must share radius, range and input channels")
+        self.radius = radii.pop()
+        self.config = configs[0]
+
+    @property
+    def activation_channels(self) -> int:
+        return max(c.config.width for c in self.members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logs = [torch.log(m(x)) for m in self.members]
+        return torch.exp(torch.stack(logs).mean(0))

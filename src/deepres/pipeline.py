@@ -272,7 +272,7 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
     mem_resample = int(n_big * (2 * 8 + 4 * 4))
     idx = np.nonzero(mask)
     bbox_w = [int(math.ceil((int(i.max()) - int(i.min()) + 1) * v_in / v_w)) + 2 * M.CROP_MARGIN_VOX for i in idx]
-    mem_net = M.estimate_memory_bytes(tuple(max(M.MIN_BOX_VOX, b) for b in bbox_w), lm.net.config.width, lm.net.radius)
+    mem_net = M.estimate_memory_bytes(tuple(max(M.MIN_BOX_VOX, b) for b in bbox_w), lm.net.activation_channels, lm.net.radius)
     need = mem_resample + mem_net + 12 * int(np.prod(vol.shape))
     avail = int(available_memory_bytes() * MEMORY_FRACTION)
     if need > avail:

@@ -99,6 +99,25 @@ def _axis_perm(mapc: int, mapr: int, maps: int) -> tuple[int, int, int] | None:
     return (file_axes.index(3), file_axes.index(2), file_axes.index(1))
 
 
+def _transposed_copy(data: np.ndarray, perm) -> np.ndarray:
+    """C-contiguous float32 copy of ``data.transpose(perm)`` (no copy when already so).
+
+    Maps stored with another axis order (e.g. MAPC/MAPR/MAPS = 3/2/1) need a full transposed
+    copy; PyTorch's blocked, multi-threaded permute does it about twice as fast as NumPy.
+    """
+    out = data.transpose(perm)
+    if out.flags["C_CONTIGUOUS"] and out.dtype == np.float32:
+        return out
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency; NumPy is the fallback
+        return np.ascontiguousarray(out, dtype=np.float32)
+    src = np.asarray(data, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a read-only source is only read here
+        return torch.from_numpy(src).permute(*perm).contiguous().numpy()
+
+
 def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what: str = "map") -> Volume:
     """Read a 3D MRC/CCP4 map as a :class:`Volume` with `(z, y, x)` float32 data.
 
@@ -179,7 +198,7 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
     except (ValueError, OSError, EOFError, OverflowError, MemoryError) as exc:
         raise InputError(f"{what} file {path} could not be read as MRC ({exc}): the file is damaged") from exc
 
-    data = np.ascontiguousarray(data.transpose(perm))  # -> (z, y, x)
+    data = _transposed_copy(data, perm)  # -> (z, y, x)
 
     # Voxel size per physical axis: CELLA / M.
     mxyz = (header["mx"], header["my"], header["mz"])
@@ -241,7 +260,7 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume,
     h = like.header or {}
     perm = tuple(h.get("perm", (0, 1, 2)))
     inv = tuple(np.argsort(perm))
-    file_data = np.ascontiguousarray(data.transpose(inv))
+    file_data = _transposed_copy(data, inv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with mrcfile.new(path, overwrite=True) as mrc:
@@ -267,6 +286,6 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume,
                 mrc.voxel_size = like.voxel_size_A
                 z, y, x = like.origin_A
                 hd.origin = (x, y, z)
-            mrc.update_header_stats()
+            # (set_data has already computed the header's min/max/mean/rms.)
             mrc.header.label[0] = label.encode("ascii", "replace")[:80].ljust(80)
             mrc.header.nlabl = 1

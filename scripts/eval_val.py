@@ -1,0 +1,48 @@
+"""Score model files on the fixed validation shards of a training data folder, alone and as a
+geometric-mean ensemble (how the shipped model of a range is chosen; see docs/models.md).
+
+Usage: python scripts/eval_val.py RANGE DATA_DIR A.pt [B.pt ...]
+e.g.   python scripts/eval_val.py low data_cache/low src/deepres/models/low.pt runs/low_v3.pt
+
+Prints, for each model and for the ensemble of all of them, the validation MAE, bias and Pearson r
+in Å over every mask voxel of the validation samples (the same numbers `deepres train` logs).
+"""
+
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepres.model import load_model
+from deepres.train import load_shards
+
+
+@torch.no_grad()
+def predictions(net, samples, R):
+    out = []
+    for s in samples:
+        f = torch.from_numpy(s["features"].astype(np.float32))
+        out.append(net(F.pad(f[None], (R,) * 6, mode="replicate"))[0, 0].numpy()[s["weight"]])
+    return np.concatenate(out)
+
+
+def scores(p, t):
+    return f"MAE {np.mean(np.abs(p - t)):.3f} A  bias {np.mean(p - t):+.3f} A  r {np.corrcoef(p, t)[0, 1]:.3f}"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    torch.set_num_threads(2)
+    rng, data_dir, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+    val = load_shards(data_dir, "val")
+    truth = np.concatenate([s["label"][s["weight"]] for s in val])
+    logs = []
+    for path in paths:
+        lm = load_model(rng, path)
+        p = predictions(lm.net, val, lm.net.radius)
+        logs.append(np.log(p))
+        print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")
+    if len(paths) > 1:
+        print(f"{'geometric-mean ensemble':24s}: {scores(np.exp(np.mean(logs, axis=0)), truth)}")

@@ -12,19 +12,9 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from deepres.model import load_model
-from deepres.train import load_shards
-
-
-@torch.no_grad()
-def predictions(net, samples, R):
-    out = []
-    for s in samples:
-        f = torch.from_numpy(s["features"].astype(np.float32))
-        out.append(net(F.pad(f[None], (R,) * 6, mode="replicate"))[0, 0].numpy()[s["weight"]])
-    return np.concatenate(out)
+from deepres.train import load_shards, validation_predictions
 
 
 def scores(p, t):
@@ -37,11 +27,10 @@ if __name__ == "__main__":
     torch.set_num_threads(2)
     rng, data_dir, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
     val = load_shards(data_dir, "val")
-    truth = np.concatenate([s["label"][s["weight"]] for s in val])
     logs = []
     for path in paths:
         lm = load_model(rng, path)
-        p = predictions(lm.net, val, lm.net.radius)
+        p, truth = validation_predictions(lm.net, val, lm.net.radius)
         logs.append(np.log(p))
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")
     if len(paths) > 1:

@@ -212,8 +212,9 @@ def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool):
 
 
 @torch.no_grad()
-def validate(net, samples, R) -> dict:
-    """Mean absolute error, bias and Pearson r in Å over all mask voxels of the validation set."""
+def validation_predictions(net, samples, R) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and true resolutions (Å) at all mask voxels of ``samples``, concatenated."""
+    was_training = net.training
     net.eval()
     preds, labs = [], []
     for s in samples:
@@ -223,8 +224,13 @@ def validate(net, samples, R) -> dict:
         w = s["weight"]
         preds.append(p[w])
         labs.append(s["label"][w])
-    p, t = np.concatenate(preds), np.concatenate(labs)
-    net.train()
+    net.train(was_training)
+    return np.concatenate(preds), np.concatenate(labs)
+
+
+def validate(net, samples, R) -> dict:
+    """Mean absolute error, bias and Pearson r in Å over all mask voxels of the validation set."""
+    p, t = validation_predictions(net, samples, R)
     return {
         "mae_A": float(np.mean(np.abs(p - t))),
         "bias_A": float(np.mean(p - t)),

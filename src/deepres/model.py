@@ -37,7 +37,7 @@ DEFAULT_TILE = 100
 MODEL_WARNINGS = {
     "deepres-high-v3": (
         "the high-range model deepres-high-v3 is experimental: on held-out simulated maps its mean "
-        "error (0.53 A) is no better than a constant at the true median (see README, 'Models and accuracy'); "
+        "error (0.51 A) is no better than a constant at the true median (see README, 'Models and accuracy'); "
         "prefer --range low unless the map is clearly better than ~3 A"
     ),
 }

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import load_shards, validation_predictions
+from deepres.train import load_shards, validation_predictions, validation_scores
 
 
 def scores(p, t):
-    return f"MAE {np.mean(np.abs(p - t)):.3f} A  bias {np.mean(p - t):+.3f} A  r {np.corrcoef(p, t)[0, 1]:.3f}"
+    v = validation_scores(p, t)
+    return f"MAE {v['mae_A']:.3f} A  bias {v['bias_A']:+.3f} A  r {v['pearson']:.3f}"
 
 
 if __name__ == "__main__":

@@ -230,7 +230,11 @@ def validation_predictions(net, samples, R) -> tuple[np.ndarray, np.ndarray]:
 
 def validate(net, samples, R) -> dict:
     """Mean absolute error, bias and Pearson r in Å over all mask voxels of the validation set."""
-    p, t = validation_predictions(net, samples, R)
+    return validation_scores(*validation_predictions(net, samples, R))
+
+
+def validation_scores(p: np.ndarray, t: np.ndarray) -> dict:
+    """Mean absolute error, bias and Pearson r in Å of estimates ``p`` against truths ``t``."""
     return {
         "mae_A": float(np.mean(np.abs(p - t))),
         "bias_A": float(np.mean(p - t)),

@@ -31,6 +31,19 @@ def test_dilation_is_the_18_neighbourhood():
     assert np.array_equal(dilate18(m), expected)
 
 
+@pytest.mark.parametrize("iterations", [1, 2, 3])
+def test_dilation_matches_scipy_at_the_box_edge(iterations):
+    from scipy import ndimage
+
+    from deepres.mask import structure_18
+
+    rng = np.random.default_rng(iterations)
+    m = rng.random((12, 9, 14)) > 0.97
+    m[0, 4, 5] = m[11, 8, 13] = m[6, 0, 0] = True  # touching faces, edges and corners of the box
+    expected = ndimage.binary_dilation(m, structure=structure_18(), iterations=iterations)
+    assert np.array_equal(dilate18(m, iterations=iterations), expected)
+
+
 @pytest.mark.parametrize("voxel_size_A", [1.0, 1.3, 0.7])
 def test_estimate_arrays(voxel_size_A):
     data, mask = synthetic_map((34, 30, 38), voxel_size_A, seed=1)

@@ -15,8 +15,10 @@ def structure_18() -> np.ndarray:
     return ndimage.generate_binary_structure(3, 2)
 
 
-def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...] | None:
-    """Slices of the True voxels' bounding box grown by ``margin`` (clipped to the array)."""
+def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
+    """Slices of the True voxels' bounding box grown by ``margin`` (clipped to the array); None
+    when there is no True voxel. (Projections with ``any``: several times faster than
+    ``np.nonzero`` on a large mask.)"""
     sl = []
     for axis in range(mask.ndim):
         other = tuple(a for a in range(mask.ndim) if a != axis)
@@ -25,6 +27,30 @@ def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...] | None:
             return None
         sl.append(slice(max(0, int(idx[0]) - margin), min(mask.shape[axis], int(idx[-1]) + 1 + margin)))
     return tuple(sl)
+
+
+def _grow1d(m: np.ndarray, axis: int) -> np.ndarray:
+    """``m`` OR its two neighbours along ``axis`` (outside the array counts as False)."""
+    out = m.copy()
+    n = m.shape[axis]
+    if n > 1:
+        lo = [slice(None)] * m.ndim
+        hi = [slice(None)] * m.ndim
+        lo[axis], hi[axis] = slice(0, n - 1), slice(1, n)
+        out[tuple(lo)] |= m[tuple(hi)]
+        out[tuple(hi)] |= m[tuple(lo)]
+    return out
+
+
+def _dilate18_once(m: np.ndarray) -> np.ndarray:
+    """One 18-neighbourhood dilation. The 18-neighbourhood plus the centre is the union of the three
+    3x3 squares in the planes through the centre (every offset with at least one zero coordinate),
+    and each square is two separable 3-voxel dilations: six cheap boolean passes instead of a
+    27-voxel structuring element (same result as ``ndimage.binary_dilation``)."""
+    out = np.zeros_like(m)
+    for a, b in ((1, 2), (0, 2), (0, 1)):
+        out |= _grow1d(_grow1d(m, a), b)
+    return out
 
 
 def dilate18(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
@@ -36,10 +62,13 @@ def dilate18(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
     """
     m = np.asarray(mask) > 0
     out = np.zeros(m.shape, dtype=bool)
-    sl = _bounding_box(m, iterations)
+    sl = bounding_box(m, iterations)
     if sl is None:
         return out
-    out[sl] = ndimage.binary_dilation(m[sl], structure=structure_18(), iterations=iterations)
+    sub = m[sl]
+    for _ in range(iterations):
+        sub = _dilate18_once(sub)
+    out[sl] = sub
     return out
 
 

@@ -252,15 +252,26 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume,
     :func:`read_volume`); a Volume built in memory gets the standard axis order and an ORIGIN equal
     to its ``origin_A``. ``label`` goes into the header's first label.
     """
-    import mrcfile
+    write_file_order(path, to_file_order(data, like), like, label)
 
+
+def to_file_order(data: np.ndarray, like: Volume) -> np.ndarray:
+    """`(z, y, x)` ``data`` laid out in the axis order of ``like``'s file (float32, C-contiguous;
+    ``data`` itself when no copy is needed)."""
     data = np.asarray(data, dtype=np.float32)
     if data.shape != like.shape:
         raise ValueError(f"data shape {data.shape} does not match the grid {like.shape}")
+    perm = tuple((like.header or {}).get("perm", (0, 1, 2)))
+    return _transposed_copy(data, tuple(np.argsort(perm)))
+
+
+def write_file_order(path: str | os.PathLike, file_data: np.ndarray, like: Volume,
+                     label: str = "deepres local resolution (A)") -> None:
+    """:func:`write_volume` for data already in the file's axis order (:func:`to_file_order`), so
+    that several maps on one grid share one transposition."""
+    import mrcfile
+
     h = like.header or {}
-    perm = tuple(h.get("perm", (0, 1, 2)))
-    inv = tuple(np.argsort(perm))
-    file_data = _transposed_copy(data, inv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with mrcfile.new(path, overwrite=True) as mrc:

@@ -42,7 +42,7 @@ from typing import Callable
 import numpy as np
 
 from deepres.errors import InputError
-from deepres.mask import MASK_THRESHOLD, binarise, mask_map
+from deepres.mask import MASK_THRESHOLD, binarise, bounding_box, mask_map
 from deepres.ranges import RangeSpec, get_range
 from deepres.resample import exact_pad, fourier_resample, masked_trilinear, output_size
 from deepres.stats import ResolutionStats, compute_stats, format_xmd
@@ -175,10 +175,12 @@ def binary_mask(mask: np.ndarray, name: str = "mask", warnings: list[str] | None
     lo, hi = float(m.min()), float(m.max())
     if hi <= 0:
         raise InputError(f"mask {name} is empty (no voxel above 0): give a mask that covers the molecule")
-    vals = np.unique(m) if m.size <= 50_000_000 else None
-    if vals is not None and len(vals) <= 2 and lo == 0.0:
-        out = m > 0
-    elif lo >= -1e-6 and hi <= 1.0 + 1e-6:
+    out = m > 0
+    # Exactly two values, 0 and hi: every positive voxel equals hi (counted, no sort).
+    two_valued = lo == 0.0 and np.count_nonzero(m == np.float32(hi)) == np.count_nonzero(out)
+    if two_valued:
+        return out
+    if lo >= -1e-6 and hi <= 1.0 + 1e-6:
         out = m >= 0.5
         frac = float(np.mean((m > 1e-6) & (m < 1 - 1e-6)))
         if warnings is not None:
@@ -222,10 +224,9 @@ def available_memory_bytes() -> int:
 
 
 def _crop_slices(dil: np.ndarray, margin: int, min_len: int) -> tuple[slice, ...]:
-    idx = np.nonzero(dil)
     out = []
-    for i, n in zip(idx, dil.shape):
-        a, b = max(0, int(i.min()) - margin), min(n, int(i.max()) + margin + 1)
+    for s0, n in zip(bounding_box(dil), dil.shape):
+        a, b = max(0, s0.start - margin), min(n, s0.stop + margin)
         while b - a < min(min_len, n):  # widen within the box to the network's minimum
             a, b = max(0, a - 1), min(n, b + 1)
         out.append(slice(a, b))
@@ -270,8 +271,7 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
     # a few float copies; the network's own estimate for its crop.
     n_big = max(np.prod(padded_shape), np.prod(work_shape))
     mem_resample = int(n_big * (2 * 8 + 4 * 4))
-    idx = np.nonzero(mask)
-    bbox_w = [int(math.ceil((int(i.max()) - int(i.min()) + 1) * v_in / v_w)) + 2 * M.CROP_MARGIN_VOX for i in idx]
+    bbox_w = [int(math.ceil((s0.stop - s0.start) * v_in / v_w)) + 2 * M.CROP_MARGIN_VOX for s0 in bounding_box(mask)]
     mem_net = M.estimate_memory_bytes(tuple(max(M.MIN_BOX_VOX, b) for b in bbox_w), lm.net.activation_channels, lm.net.radius)
     need = mem_resample + mem_net + 12 * int(np.prod(vol.shape))
     avail = int(available_memory_bytes() * MEMORY_FRACTION)
@@ -484,7 +484,7 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
     anything is written.
     """
     from deepres import __version__
-    from deepres.mrc import read_volume, write_volume
+    from deepres.mrc import read_volume, to_file_order, write_file_order
     from deepres.outputs import check_output_dir, default_output_dir, sha256_file, staged_output_dir, write_json
 
     t_start = time.perf_counter()
@@ -526,8 +526,12 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
     if model_path:
         summary["inputs"]["atomic_model"] = {"path": str(model_path.resolve()), "sha256": sha256_file(model_path)}
     with staged_output_dir(outdir) as tmp:
-        write_volume(tmp / "resolution.mrc", result.resolution.data, vol)
-        write_volume(tmp / "resolution_chimera.mrc", result.chimera_data(), vol)
+        # One transposition to the file's axis order serves both maps.
+        file_res = to_file_order(result.resolution.data, vol)
+        write_file_order(tmp / "resolution.mrc", file_res, vol)
+        write_file_order(tmp / "resolution_chimera.mrc",
+                         np.where(file_res == 0, np.float32(result.median_A), file_res), vol,
+                         label="deepres local resolution (A), background = median")
         (tmp / "histogram.xmd").write_text(format_xmd(result.stats))
         if report:
             try:

@@ -164,11 +164,11 @@ def _model(range_name: str, untrained: bool):
     return M.build_untrained(range_name) if untrained else M.load_model(range_name)
 
 
-def in_process_stages(map_path: Path, mask_path: Path, range_name: str, untrained: bool, device: str) -> dict:
+def in_process_stages(map_path: Path, mask_path: Path, range_name: str, untrained: bool, device: str,
+                      precision: str = "float32") -> dict:
     """Seconds per stage of one estimate in this process (as ``deepres estimate`` does it)."""
-    from deepres.mrc import read_volume, write_volume
-    from deepres.pipeline import estimate_volume
-    from deepres.stats import format_xmd
+    from deepres.mrc import read_volume
+    from deepres.pipeline import estimate_volume, write_result_files
 
     t_all = time.perf_counter()
     t = time.perf_counter()
@@ -179,14 +179,12 @@ def in_process_stages(map_path: Path, mask_path: Path, range_name: str, untraine
     model = _model(range_name, untrained)
     t_load = time.perf_counter() - t
     t = time.perf_counter()
-    res = estimate_volume(vol, mvol, range_name, device, model)
+    res = estimate_volume(vol, mvol, range_name, device, model, precision=precision)
     t_est = time.perf_counter() - t
     ti = dict(res.timings_s)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        write_volume(Path(tmp) / "resolution.mrc", res.resolution.data, vol)
-        write_volume(Path(tmp) / "resolution_chimera.mrc", res.chimera_data(), vol)
-        (Path(tmp) / "histogram.xmd").write_text(format_xmd(res.stats))
+        write_result_files(Path(tmp), res, vol)
         t_write = time.perf_counter() - t
     total = time.perf_counter() - t_all
     known = sum(ti.get(k, 0.0) for k in ("load_model", "masking", "resampling", "network", "back"))
@@ -215,12 +213,13 @@ def in_process_stages(map_path: Path, mask_path: Path, range_name: str, untraine
     }
 
 
-def whole_process(map_path: Path, mask_path: Path, range_name: str, untrained: bool, device: str) -> dict:
+def whole_process(map_path: Path, mask_path: Path, range_name: str, untrained: bool, device: str,
+                  precision: str = "float32") -> dict:
     """Wall time and peak RSS of the whole ``deepres estimate`` process."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         args = ["estimate", str(map_path), "--mask", str(mask_path), "--range", range_name, "--output-dir",
-                str(out), "--device", device, "--force", "--quiet", "--no-report"]
+                str(out), "--device", device, "--precision", precision, "--force", "--quiet", "--no-report"]
         exe = Path(sys.executable).parent / "deepres"  # the console script of this interpreter's environment
         if untrained:
             cmd = [sys.executable, "-c", _UNTRAINED_MAIN, *args]
@@ -352,7 +351,7 @@ def to_markdown(doc: dict) -> str:
              f"{mi.get('torch_threads')} threads; GPU {mi.get('cuda') or 'none'}; "
              f"load average at start {', '.join(f'{x:.1f}' for x in mi.get('loadavg_at_start', []))}, "
              f"at end {', '.join(f'{x:.1f}' for x in doc.get('loadavg_at_end', []))}")
-    L.append(f"- deepres {doc.get('deepres_version')} at commit {doc.get('git_commit')}; device {doc['device']}")
+    L.append(f"- deepres {doc.get('deepres_version')} at commit {doc.get('git_commit')}; device {doc['device']}, precision {doc.get('precision', 'float32')}")
     if doc.get("untrained"):
         L.append("- **untrained network** (same architecture and cost as the shipped one; development run)")
     L.append(f"- command: `{doc['command']}`")
@@ -421,6 +420,8 @@ def main(argv=None) -> int:
     p.add_argument("--cache-dir", default=None, help="where EMD-11007 and the synthetic map are kept")
     p.add_argument("--emd11007", default=None, help="use this copy of emd_11007.map instead of fetching it")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                   help="arithmetic of the network's learned convolutions")
     p.add_argument("--threads", type=int, default=None, help="torch threads in this process (default: torch's)")
     p.add_argument("--untrained", action="store_true", help="untrained network of the same shape (development)")
     p.add_argument("--boxes", type=int, default=2000, help="boxes timed for the original's scheme")
@@ -441,7 +442,7 @@ def main(argv=None) -> int:
     cache = cache_dir(args.cache_dir)
     doc = {"kind": "deepres speed benchmark", "date": _dt.datetime.now().isoformat(timespec="seconds"),
            "deepres_version": __version__, "git_commit": _git_commit(), "machine": machine(),
-           "device": args.device, "untrained": bool(args.untrained),
+           "device": args.device, "precision": args.precision, "untrained": bool(args.untrained),
            "command": " ".join(["python", "benchmarks/speed.py", *(argv if argv is not None else sys.argv[1:])]),
            "runs": []}
     emd_map, emd_mask = emd11007_inputs(cache, args.emd11007)
@@ -456,14 +457,14 @@ def main(argv=None) -> int:
         log(f"== {name}, {rname} range: in process ...")
         run = {"name": name, "range": rname, "map": str(mp), "mask": str(kp)}
         try:
-            run["in_process"] = in_process_stages(mp, kp, rname, args.untrained, args.device)
+            run["in_process"] = in_process_stages(mp, kp, rname, args.untrained, args.device, args.precision)
             log(f"   stages {json.dumps({k: round(v, 2) for k, v in run['in_process']['stages_s'].items()})}")
         except Exception as exc:  # report, go on
             run["in_process"] = {"error": f"{type(exc).__name__}: {exc}"}
             log(f"   error: {run['in_process']['error']}")
         if not args.no_process:
             log("   whole process ...")
-            run["process"] = whole_process(mp, kp, rname, args.untrained, args.device)
+            run["process"] = whole_process(mp, kp, rname, args.untrained, args.device, args.precision)
             log(f"   wall {_f(run['process'].get('wall_s'))} s, peak RSS {_f(run['process'].get('peak_rss_MiB'), 0)} MiB"
                 + (f", error {run['process']['error']}" if "error" in run["process"] else ""))
         else:

@@ -19,7 +19,7 @@ def test_python_m_help_lists_every_option():
     p = subprocess.run([sys.executable, "-m", "deepres", "estimate", "--help"], capture_output=True, text=True, env=ENV)
     assert p.returncode == 0
     for opt in ("--mask", "--range", "--output-dir", "--device", "--voxel-size", "--force", "--quiet",
-                "--debug", "--no-report", "--model"):
+                "--debug", "--no-report", "--model", "--precision"):
         assert opt in p.stdout
     top = subprocess.run([sys.executable, "-m", "deepres", "--help"], capture_output=True, text=True, env=ENV)
     assert top.returncode == 0 and "estimate" in top.stdout
@@ -42,13 +42,15 @@ def test_estimate_prints_summary(tmp_path, monkeypatch, capsys):
     assert "Median resolution" in out.out and "Highest resolution" in out.out
     assert out.err == ""  # not a terminal: no progress display
     outdir = tmp_path / "map_deepres"  # default: <stem>_deepres beside the map
-    assert json.loads((outdir / "summary.json").read_text())["parameters"]["report"] is False
-    # --quiet prints nothing; --force replaces the folder
+    params = json.loads((outdir / "summary.json").read_text())["parameters"]
+    assert params["report"] is False and params["precision"] == "float32"
+    # --quiet prints nothing; --force replaces the folder; --precision is recorded
     rc = cli.main(["estimate", str(vp), "--mask", str(mp), "--device", "cpu", "--no-report", "--quiet", "--force",
-                   "--range", "2.5-13"])
+                   "--range", "2.5-13", "--precision", "bfloat16"])
     assert rc == 0
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+    assert json.loads((outdir / "summary.json").read_text())["parameters"]["precision"] == "bfloat16"
 
 
 def test_progress_display_only_on_a_terminal():

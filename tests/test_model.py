@@ -70,6 +70,25 @@ def test_tiling_does_not_change_the_result():
     assert (a[mask] > 0).all() and (a[~mask] == 0).all()
 
 
+def test_bfloat16_stays_close_to_float32():
+    lm = load_model("low")
+    data, mask = _blob_map()
+    a = predict(lm, data, mask)
+    b = predict(lm, data, mask, precision="bfloat16")
+    diff = np.abs(a - b)[mask]
+    assert 0 < diff.max()  # the lower precision was really used ...
+    assert diff.mean() < 0.1  # ... and costs little (see docs/models.md for the benchmark)
+    assert (b[mask] > 0).all() and (b[~mask] == 0).all()
+
+
+def test_unknown_precision_is_refused():
+    from deepres.errors import InputError
+
+    data, mask = _blob_map((40, 40, 40))
+    with pytest.raises(InputError, match="precision"):
+        predict(load_model("low"), data, mask, precision="float8")
+
+
 def test_untrained_network_differs_from_shipped():
     data, mask = _blob_map()
     a = predict(load_model("low"), data, mask)
@@ -113,6 +132,8 @@ def test_cpu_and_cuda_agree():
     a = predict(lm, data, mask, device="cpu")
     b = predict(lm, data, mask, device="cuda")
     assert np.abs(a - b).max() < 1e-2
+    c = predict(lm, data, mask, device="cuda", precision="bfloat16")
+    assert np.abs(a - c)[mask].mean() < 0.1
 
 
 def test_high_range_run_carries_the_experimental_warning():

@@ -310,8 +310,9 @@ class DeepResEstimator(Estimator):
     """
 
     def __init__(self, device: str = "auto", untrained: bool = False, name: str = "deepres",
-                 model_files: dict | None = None):
+                 model_files: dict | None = None, precision: str = "float32"):
         self.device = device
+        self.precision = precision
         self.untrained = untrained
         self.model_files = dict(model_files or {})
         self.name = name + ("-UNTRAINED" if untrained else "")
@@ -356,6 +357,7 @@ class DeepResEstimator(Estimator):
             range=inputs.range,
             device=self.device,
             origin_A=inputs.map.origin_A,
+            precision=self.precision,
             **self._model_kwargs(inputs.range),
         )
         for attr in ("model_id", "model_sha256", "model"):
@@ -367,6 +369,7 @@ class DeepResEstimator(Estimator):
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": "deepres.estimate (in process)", "device": self.device,
+                "precision": self.precision,
                 "untrained": self.untrained, "model_files": self.model_files, "models": self.model_info}
 
 
@@ -431,13 +434,13 @@ class CommandEstimator(Estimator):
         return {"name": self.name, "kind": "command", "template": self.template, "output": self.output_name}
 
 
-def deepres_cli_estimator(device: str = "auto") -> CommandEstimator:
+def deepres_cli_estimator(device: str = "auto", precision: str = "float32") -> CommandEstimator:
     """``deepres estimate`` in a subprocess (the same tool as a user runs)."""
     exe = Path(sys.executable).parent / "deepres"  # the console script of this interpreter's environment
     prefix = shlex.quote(str(exe)) if exe.exists() else f"{shlex.quote(sys.executable)} -m deepres"
     template = (
         f"{prefix} estimate {{map}} --mask {{mask}} --range {{range}} --output-dir {{outdir}} "
-        f"--device {shlex.quote(device)} --force --quiet --no-report"
+        f"--device {shlex.quote(device)} --precision {shlex.quote(precision)} --force --quiet --no-report"
     )
     return CommandEstimator(template, "resolution.mrc", name="deepres-cli")
 
@@ -1311,6 +1314,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--output-name", default="resolution.mrc", help="file the command writes in {outdir}")
     p.add_argument("--name", default=None, help="label of the estimator in the report")
     p.add_argument("--device", default="auto", help="device of the deepres estimator (auto, cpu, cuda)")
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                   help="arithmetic of the deepres estimator's learned convolutions")
     p.add_argument("--model-file", action="append", default=[], metavar="RANGE=PATH",
                    help="run deepres with this model file for RANGE instead of the shipped one (repeatable)")
     p.add_argument("--untrained", action="store_true",
@@ -1343,7 +1348,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             raise InputError("--estimator command needs --command TEMPLATE")
         est: Estimator = CommandEstimator(args.command_template, args.output_name, name=args.name or "command")
     elif args.estimator == "deepres-cli":
-        est = deepres_cli_estimator(args.device)
+        est = deepres_cli_estimator(args.device, args.precision)
         if args.name:
             est.name = args.name
     else:
@@ -1354,7 +1359,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             k, v = item.split("=", 1)
             files[get_range(k).name] = v
         est = DeepResEstimator(device=args.device, untrained=args.untrained, name=args.name or "deepres",
-                               model_files=files)
+                               model_files=files, precision=args.precision)
     ranges = ["low", "high"] if args.ranges == "both" else [args.ranges]
     if isinstance(est, DeepResEstimator):
         est.check(ranges)

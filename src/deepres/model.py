@@ -206,7 +206,20 @@ def estimate_memory_bytes(shape: tuple[int, int, int], width: int = 32, radius: 
     return int(fixed + 4 * 4 * width * math.prod(t) + 64 * 2**20)
 
 
-def _run_tiled(net: DeepResNet, feats: torch.Tensor, tile: int, progress: Callable[[float], None] | None) -> torch.Tensor:
+#: Arithmetic of the learned convolutions: "float32" (default), or "bfloat16" (autocast; several
+#: times faster on CPUs with AMX/AVX512-BF16 and on recent GPUs, at a small cost in accuracy:
+#: see docs/models.md). The Fourier front end always runs in float32.
+PRECISIONS = ("float32", "bfloat16")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def _run_tiled(net: DeepResNet, feats: torch.Tensor, tile: int, progress: Callable[[float], None] | None,
+               precision: str = "float32") -> torch.Tensor:
     """Run ``net`` over a replicate-padded feature volume, tile by tile with exact halos."""
     R = net.radius
     C, d, h, w = feats.shape
@@ -221,7 +234,11 @@ def _run_tiled(net: DeepResNet, feats: torch.Tensor, tile: int, progress: Callab
             for x0 in starts[2]:
                 z1, y1, x1 = (min(a + sz, n) for a, sz, n in zip((z0, y0, x0), sizes, (d, h, w)))
                 block = padded[:, z0 : z1 + 2 * R, y0 : y1 + 2 * R, x0 : x1 + 2 * R]
-                out[z0:z1, y0:y1, x0:x1] = net(block[None])[0, 0]
+                if precision == "float32":
+                    out[z0:z1, y0:y1, x0:x1] = net(block[None])[0, 0]
+                else:
+                    with torch.autocast(feats.device.type, dtype=torch.bfloat16):
+                        out[z0:z1, y0:y1, x0:x1] = net(block[None])[0, 0].float()
                 done += 1
                 if progress is not None:
                     progress(done / total)
@@ -236,6 +253,7 @@ def predict(
     device: str | torch.device = "cpu",
     tile_size: int | None = None,
     progress: Callable[[float], None] | None = None,
+    precision: str = "float32",
 ) -> np.ndarray:
     """Local resolution (Å) at every mask voxel of a map on the model's working grid.
 
@@ -248,6 +266,7 @@ def predict(
     tile_size : tile edge on the feature grid (half the working sampling); results do not depend
         on it beyond float rounding.
     progress : optional callback receiving the fraction done.
+    precision : arithmetic of the learned convolutions (:data:`PRECISIONS`).
 
     Returns
     -------
@@ -263,6 +282,7 @@ def predict(
             f"at least {MIN_BOX_VOX} voxels along each axis"
         )
     dev = resolve_device(device)
+    check_precision(precision)
     bb = mask_bbox(mask_w, CROP_MARGIN_VOX)
     crop = data_w[bb]
     mcrop = mask_w[bb]
@@ -273,7 +293,7 @@ def predict(
     mcrop = np.pad(mcrop, pads)
     net = model.net.to(dev).eval()
     feats = compute_features(torch.from_numpy(crop).to(dev), torch.from_numpy(mcrop).to(dev), model.features)
-    half = _run_tiled(net, feats, int(tile_size or DEFAULT_TILE), progress)
+    half = _run_tiled(net, feats, int(tile_size or DEFAULT_TILE), progress, precision)
     full = F.interpolate(half[None, None], scale_factor=2, mode="trilinear", align_corners=False)[0, 0]
     full = full.cpu().numpy()[: crop.shape[0] - pads[0][1], : crop.shape[1] - pads[1][1], : crop.shape[2] - pads[2][1]]
     out = np.zeros(data_w.shape, dtype=np.float32)

@@ -234,7 +234,8 @@ def _crop_slices(dil: np.ndarray, margin: int, min_len: int) -> tuple[slice, ...
 
 
 def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device: str,
-                     progress: ProgressFn | None, warnings: list[str], timings: dict) -> tuple[np.ndarray, float]:
+                     progress: ProgressFn | None, warnings: list[str], timings: dict,
+                     precision: str = "float32") -> tuple[np.ndarray, float]:
     """Steps 2-5 on arrays already checked. Returns the input-grid map and the working voxel size."""
     from deepres import model as M
 
@@ -321,7 +322,7 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
 
     step("running the network", 0.0)
     t0 = time.perf_counter()
-    res_w = M.predict(lm, data_w.data, mask_w, device=device,
+    res_w = M.predict(lm, data_w.data, mask_w, device=device, precision=precision,
                       progress=(lambda f: step("running the network", f)) if progress else None)
     timings["network"] = time.perf_counter() - t0
 
@@ -349,13 +350,17 @@ def _load(range_spec: RangeSpec, model) :
 
 def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | RangeSpec = "low",
                     device: str = "auto", model=None, progress: ProgressFn | None = None,
-                    mask_name: str = "mask", vol_name: str = "map") -> LocalResolution:
+                    mask_name: str = "mask", vol_name: str = "map", precision: str = "float32") -> LocalResolution:
     """Estimate local resolution of a :class:`Volume` (see :func:`estimate`).
 
     ``mask_vol`` is a Volume (its grid is checked against ``vol``) or an array of ``vol``'s shape.
     ``model`` is a :class:`deepres.model.LoadedModel` (default: the shipped model of the range).
+    ``precision`` is the arithmetic of the learned convolutions (:data:`deepres.model.PRECISIONS`).
     """
+    from deepres.model import check_precision
+
     spec = get_range(range)
+    check_precision(precision)
     warnings: list[str] = []
     timings: dict = {}
     if isinstance(mask_vol, Volume):
@@ -402,7 +407,8 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
     from deepres.model import resolve_device
 
     dev = str(resolve_device(device))
-    out, v_w = _estimate_volume(Volume(data, v_in, vol.origin_A), mask, spec, lm, dev, progress, warnings, timings)
+    out, v_w = _estimate_volume(Volume(data, v_in, vol.origin_A), mask, spec, lm, dev, progress, warnings, timings,
+                                precision)
     res_vol = Volume(out, v_in, vol.origin_A, dict(vol.header))
     stats = compute_stats(out, mask)
     if stats.highest_A == stats.lowest_A:
@@ -420,13 +426,14 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
             + (", the map's Nyquist limit)" if floor > spec.min_A else ")")
             + (": try --range high" if spec.name == "low" and floor < 2.5 + 1e-6 else "")
         )
-    params = {"range": spec.name, "device": str(device), "mask_threshold_resampled": MASK_THRESHOLD}
+    params = {"range": spec.name, "device": str(device), "precision": precision,
+              "mask_threshold_resampled": MASK_THRESHOLD}
     return LocalResolution(res_vol, mask, stats, spec, v_w, lm.model_id, lm.sha256, dev, warnings, params, timings)
 
 
 def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float | None = None,
              range: str | RangeSpec = "low", device: str = "auto", origin_A=(0.0, 0.0, 0.0),
-             model=None, progress: ProgressFn | None = None) -> LocalResolution:
+             model=None, progress: ProgressFn | None = None, precision: str = "float32") -> LocalResolution:
     """Local resolution of a cryo-EM map.
 
     Parameters
@@ -440,6 +447,9 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
     origin_A : `(z, y, x)` position of voxel [0, 0, 0] in Å (carried to the result).
     model : a :class:`deepres.model.LoadedModel` to use instead of the shipped one.
     progress : optional ``progress(step, fraction)`` callback.
+    precision : "float32" (default) or "bfloat16": arithmetic of the network's learned
+        convolutions (bfloat16 is faster on CPUs with AMX and on GPUs; see docs/models.md for what
+        it costs in accuracy).
 
     Returns
     -------
@@ -461,18 +471,32 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
         if arr.ndim != 3:
             raise InputError(f"the map must be 3D (z, y, x), got shape {arr.shape}")
         vol = Volume(arr.astype(np.float32), float(voxel_size_A), origin_A)
-    return estimate_volume(vol, mask, range, device, model, progress)
+    return estimate_volume(vol, mask, range, device, model, progress, precision=precision)
 
 
 # ----------------------------------------------------------------------------------------------
 # files
 
 
+def write_result_files(folder: Path, result: LocalResolution, like: Volume) -> None:
+    """``resolution.mrc``, ``resolution_chimera.mrc`` (background = median) on the grid of ``like``
+    (the input map as read), and ``histogram.xmd``, into ``folder``."""
+    from deepres.mrc import to_file_order, write_file_order
+
+    folder = Path(folder)
+    # One transposition to the file's axis order serves both maps.
+    file_res = to_file_order(result.resolution.data, like)
+    write_file_order(folder / "resolution.mrc", file_res, like)
+    write_file_order(folder / "resolution_chimera.mrc", np.where(file_res == 0, np.float32(result.median_A), file_res),
+                     like, label="deepres local resolution (A), background = median")
+    (folder / "histogram.xmd").write_text(format_xmd(result.stats))
+
+
 def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
                    output_dir: str | os.PathLike | None = None, range: str = "low", device: str = "auto",
                    voxel_size_A: float | None = None, force: bool = False, report: bool = True,
                    model_path: str | os.PathLike | None = None, model=None,
-                   progress: ProgressFn | None = None) -> tuple[LocalResolution, Path]:
+                   progress: ProgressFn | None = None, precision: str = "float32") -> tuple[LocalResolution, Path]:
     """Read map and mask, estimate, and write the output folder (what ``deepres estimate`` does).
 
     Files written into ``output_dir`` (default ``<VOLUME stem>_deepres`` beside the map), all at
@@ -484,7 +508,7 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
     anything is written.
     """
     from deepres import __version__
-    from deepres.mrc import read_volume, to_file_order, write_file_order
+    from deepres.mrc import read_volume
     from deepres.outputs import check_output_dir, default_output_dir, sha256_file, staged_output_dir, write_json
 
     t_start = time.perf_counter()
@@ -503,7 +527,7 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
     vol = read_volume(volume_path, voxel_size_A, what="map")
     mvol = read_volume(mask_path, voxel_size_A, what="mask")
     result = estimate_volume(vol, mvol, spec, device, model, progress,
-                             mask_name=str(mask_path), vol_name=str(volume_path))
+                             mask_name=str(mask_path), vol_name=str(volume_path), precision=precision)
     result.parameters.update({
         "volume": str(volume_path), "mask": str(mask_path), "output_dir": str(outdir),
         "voxel_size_A_override": voxel_size_A, "force": bool(force), "report": bool(report),
@@ -526,13 +550,7 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
     if model_path:
         summary["inputs"]["atomic_model"] = {"path": str(model_path.resolve()), "sha256": sha256_file(model_path)}
     with staged_output_dir(outdir) as tmp:
-        # One transposition to the file's axis order serves both maps.
-        file_res = to_file_order(result.resolution.data, vol)
-        write_file_order(tmp / "resolution.mrc", file_res, vol)
-        write_file_order(tmp / "resolution_chimera.mrc",
-                         np.where(file_res == 0, np.float32(result.median_A), file_res), vol,
-                         label="deepres local resolution (A), background = median")
-        (tmp / "histogram.xmd").write_text(format_xmd(result.stats))
+        write_result_files(tmp, result, vol)
         if report:
             try:
                 from deepres.report import write_report

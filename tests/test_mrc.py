@@ -29,6 +29,18 @@ def test_round_trip_keeps_origin_and_data(tmp_path):
         assert np.array_equal(a.data, b.data)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_read_array_is_an_own_writable_copy(tmp_path, dtype):
+    d = np.arange(4 * 5 * 6).reshape(4, 5, 6).astype(dtype)
+    p = write_mrc(tmp_path / "a.mrc", d, 1.0, dtype=dtype)
+    before = p.read_bytes()
+    v = read_volume(p)  # the file is memory-mapped while it is read, then closed
+    assert v.data.dtype == np.float32 and v.data.flags["C_CONTIGUOUS"] and v.data.flags["WRITEABLE"]
+    v.data += 1.0  # a valid array of its own, after the file is closed ...
+    assert np.array_equal(v.data, d.astype(np.float32) + 1.0)
+    assert p.read_bytes() == before  # ... and the input file is untouched
+
+
 def test_nstart_and_origin_both_honoured(tmp_path):
     p = write_mrc(tmp_path / "a.mrc", np.zeros((4, 5, 6)), 2.0, origin_xyz=(10.0, 20.0, 30.0))
     with mrcfile.open(p, mode="r+") as m:

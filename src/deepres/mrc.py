@@ -179,11 +179,14 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with mrcfile.open(path, mode="r", permissive=True) as mrc:
+            # Memory-mapped: the one copy made is the (z, y, x) float32 array itself.
+            with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
                 raw = mrc.data
                 if raw is None or raw.shape != (nz, ny, nx):
                     raise InputError(f"{what} file {path} could not be read as a {nx}x{ny}x{nz} map: the file is damaged")
-                data = np.asarray(raw, dtype=np.float32)
+                data = _transposed_copy(np.asarray(raw, dtype=np.float32), perm)  # -> (z, y, x)
+                if np.shares_memory(data, raw):
+                    data = data.copy()  # nothing may point into the map once the file is closed
                 h = mrc.header
                 cella = tuple(float(v) for v in (h.cella.x, h.cella.y, h.cella.z))
                 origin_xyz = tuple(float(v) for v in (h.origin.x, h.origin.y, h.origin.z))
@@ -198,7 +201,6 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
     except (ValueError, OSError, EOFError, OverflowError, MemoryError) as exc:
         raise InputError(f"{what} file {path} could not be read as MRC ({exc}): the file is damaged") from exc
 
-    data = _transposed_copy(data, perm)  # -> (z, y, x)
 
     # Voxel size per physical axis: CELLA / M.
     mxyz = (header["mx"], header["my"], header["mz"])

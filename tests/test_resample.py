@@ -146,6 +146,34 @@ def test_masked_trilinear_linear_field_and_nearest_fallback():
     assert out2[1, 1, 1] == 0
 
 
+@pytest.mark.parametrize("offset", [(0, 0, 0), (3, -2, 5), (-7, 4, 0)])
+def test_masked_trilinear_same_grid_shortcut_equals_interpolation(offset):
+    # target voxels on source voxels (an input already at the working sampling): the lookup
+    # shortcut gives what the interpolation gives, nearest-valid fallback at uncovered voxels included
+    rng = np.random.default_rng(3)
+    v = 0.5
+    src_shape = (24, 26, 22)
+    mw = np.zeros(src_shape, bool)
+    mw[4:20, 3:22, 6:18] = rng.random((16, 19, 12)) > 0.2
+    src = Volume(np.where(mw, rng.uniform(2, 9, src_shape), 0).astype(np.float32), v, (1.0, -2.0, 0.5))
+    tshape = (28, 24, 30)
+    torig = tuple(o + d * v for o, d in zip(src.origin_A, offset))
+    tm = np.zeros(tshape, bool)
+    tm[2:25, 1:23, 3:27] = rng.random((23, 22, 24)) > 0.5  # reaches beyond the source's mask and box
+    fast = masked_trilinear(src, mw, tshape, v, torig, tm)
+    slow = masked_trilinear(src, mw, tshape, v, torig, tm, same_grid_shortcut=False)
+    assert np.array_equal(fast, slow)
+    assert np.all(fast[tm] > 0) and np.all(fast[~tm] == 0)
+    # where the target voxel is a valid source voxel, the value is that voxel's
+    tz, ty, tx = np.nonzero(tm)
+    sz, sy, sx = tz + offset[0], ty + offset[1], tx + offset[2]
+    inside = (sz >= 0) & (sz < 24) & (sy >= 0) & (sy < 26) & (sx >= 0) & (sx < 22)
+    sel = np.zeros(tz.size, bool)
+    sel[inside] = mw[sz[inside], sy[inside], sx[inside]]
+    assert sel.sum() > 100
+    assert np.array_equal(fast[tz[sel], ty[sel], tx[sel]], src.data[sz[sel], sy[sel], sx[sel]])
+
+
 def _interpolation_matrix(n: int, m: int, v_in: float, v_out_axis: float) -> np.ndarray:
     """Band-limited (trigonometric) interpolation of ``n`` periodic samples at the centres of
     ``m`` output voxels of ``v_out_axis`` Å, written out as a sum over frequencies (no FFT)."""

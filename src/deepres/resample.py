@@ -239,7 +239,7 @@ def physical_coordinates(shape, voxel_size_A: float, origin_A, index: np.ndarray
 
 
 def masked_trilinear(values: Volume, mask: np.ndarray, target_shape, target_voxel_size_A: float,
-                     target_origin_A, target_mask: np.ndarray) -> np.ndarray:
+                     target_origin_A, target_mask: np.ndarray, same_grid_shortcut: bool = True) -> np.ndarray:
     """Bring ``values`` (valid where ``mask``) onto a target grid, only at ``target_mask`` voxels.
 
     Each target-mask voxel gets the trilinear interpolation of the valid source values around its
@@ -247,6 +247,10 @@ def masked_trilinear(values: Volume, mask: np.ndarray, target_shape, target_voxe
     e.g. the background zeros of a resolution map, never enter). A target-mask voxel that sees no
     valid source voxel among its 8 neighbours gets the value of the nearest valid source voxel
     (in physical distance).
+
+    When the target voxels sit exactly on source voxels (same voxel size, origins a whole number
+    of voxels apart: an input already at the working sampling), the interpolation is a lookup and
+    is done as one (``same_grid_shortcut``; the result is the same).
 
     Returns
     -------
@@ -264,18 +268,43 @@ def masked_trilinear(values: Volume, mask: np.ndarray, target_shape, target_voxe
     if sbox is None:
         raise ValueError("no valid source voxel to interpolate from")
     # Work inside the two bounding boxes only (the source's origin moves with its crop).
+    vs = float(values.voxel_size_A)
     src = np.asarray(values.data[sbox], dtype=np.float32)
     w = w[sbox]
-    src_origin = [o + s.start * float(values.voxel_size_A) for o, s in zip(values.origin_A, sbox)]
-    idx = tuple(i + s.start for i, s in zip(np.nonzero(tm[tbox]), tbox))
-    pos = physical_coordinates(target_shape, target_voxel_size_A, target_origin_A, np.array(idx))
-    u = (pos - np.asarray(src_origin, dtype=np.float64)[:, None]) / float(values.voxel_size_A)
-    wf = w.astype(np.float32)
-    num = ndimage.map_coordinates(src * wf, u, order=1, mode="constant", cval=0.0, prefilter=False)
-    den = ndimage.map_coordinates(wf, u, order=1, mode="constant", cval=0.0, prefilter=False)
-    ok = den > 1e-6
-    vals = np.zeros(u.shape[1], dtype=np.float32)
-    vals[ok] = (num[ok] / den[ok]).astype(np.float32)
+    src_origin = [o + s.start * vs for o, s in zip(values.origin_A, sbox)]
+    tsub = tm[tbox]
+    vals = None
+    shift = (np.asarray(target_origin_A, dtype=np.float64) - np.asarray(src_origin, dtype=np.float64)) / vs
+    if (same_grid_shortcut and abs(float(target_voxel_size_A) / vs - 1.0) < 1e-9
+            and np.allclose(shift, np.round(shift), rtol=0.0, atol=1e-6)):
+        # Target voxel i is source voxel i + shift: copy the overlap of the two boxes.
+        start = [int(round(d)) + t.start for d, t in zip(shift, tbox)]  # tbox corner in source voxels
+        src_reg = np.zeros(tsub.shape, dtype=np.float32)
+        w_reg = np.zeros(tsub.shape, dtype=bool)
+        a = [max(0, s0) for s0 in start]
+        b = [min(n, s0 + m) for s0, m, n in zip(start, tsub.shape, src.shape)]
+        if all(hi > lo for lo, hi in zip(a, b)):
+            dst = tuple(slice(lo - s0, hi - s0) for lo, hi, s0 in zip(a, b, start))
+            srs = tuple(slice(lo, hi) for lo, hi in zip(a, b))
+            src_reg[dst] = src[srs]
+            w_reg[dst] = w[srs]
+        vals = src_reg[tsub]
+        ok = w_reg[tsub]
+        if not ok.all():
+            idx_bad = np.nonzero(tsub & ~w_reg)
+            u_bad = np.array([i + s0 for i, s0 in zip(idx_bad, start)], dtype=np.float64)
+    if vals is None:
+        idx = tuple(i + s.start for i, s in zip(np.nonzero(tsub), tbox))
+        pos = physical_coordinates(target_shape, target_voxel_size_A, target_origin_A, np.array(idx))
+        u = (pos - np.asarray(src_origin, dtype=np.float64)[:, None]) / vs
+        wf = w.astype(np.float32)
+        num = ndimage.map_coordinates(src * wf, u, order=1, mode="constant", cval=0.0, prefilter=False)
+        den = ndimage.map_coordinates(wf, u, order=1, mode="constant", cval=0.0, prefilter=False)
+        ok = den > 1e-6
+        vals = np.zeros(u.shape[1], dtype=np.float32)
+        vals[ok] = (num[ok] / den[ok]).astype(np.float32)
+        if not ok.all():
+            u_bad = u[:, ~ok]
     if not ok.all():
         from scipy.spatial import cKDTree
 
@@ -285,7 +314,7 @@ def masked_trilinear(values: Volume, mask: np.ndarray, target_shape, target_voxe
         surface = w & ~ndimage.binary_erosion(w, border_value=0)
         valid_idx = np.array(np.nonzero(surface))
         tree = cKDTree(valid_idx.T.astype(np.float64))
-        _, nearest = tree.query(u[:, ~ok].T)
+        _, nearest = tree.query(u_bad.T)
         vals[~ok] = src[tuple(valid_idx[:, nearest])]
-    out[idx] = vals
+    out[tbox][tsub] = vals
     return out

@@ -2,7 +2,7 @@
 geometric-mean ensemble (how the shipped model of a range is chosen; see docs/models.md).
 
 Usage: python scripts/eval_val.py RANGE DATA_DIR A.pt [B.pt ...]
-e.g.   python scripts/eval_val.py low data_cache/low src/deepres/models/low.pt runs/low_v3.pt
+e.g.   python scripts/eval_val.py low data_cache/low src/deepres/models/low.pt runs/low_v4.pt
 
 Prints, for each model and for the ensemble of all of them, the validation MAE, bias and Pearson r
 in Å over every mask voxel of the validation samples (the same numbers `deepres train` logs).

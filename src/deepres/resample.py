@@ -273,38 +273,16 @@ def masked_trilinear(values: Volume, mask: np.ndarray, target_shape, target_voxe
     w = w[sbox]
     src_origin = [o + s.start * vs for o, s in zip(values.origin_A, sbox)]
     tsub = tm[tbox]
-    vals = None
     shift = (np.asarray(target_origin_A, dtype=np.float64) - np.asarray(src_origin, dtype=np.float64)) / vs
     if (same_grid_shortcut and abs(float(target_voxel_size_A) / vs - 1.0) < 1e-9
             and np.allclose(shift, np.round(shift), rtol=0.0, atol=1e-6)):
-        # Target voxel i is source voxel i + shift: copy the overlap of the two boxes.
         start = [int(round(d)) + t.start for d, t in zip(shift, tbox)]  # tbox corner in source voxels
-        src_reg = np.zeros(tsub.shape, dtype=np.float32)
-        w_reg = np.zeros(tsub.shape, dtype=bool)
-        a = [max(0, s0) for s0 in start]
-        b = [min(n, s0 + m) for s0, m, n in zip(start, tsub.shape, src.shape)]
-        if all(hi > lo for lo, hi in zip(a, b)):
-            dst = tuple(slice(lo - s0, hi - s0) for lo, hi, s0 in zip(a, b, start))
-            srs = tuple(slice(lo, hi) for lo, hi in zip(a, b))
-            src_reg[dst] = src[srs]
-            w_reg[dst] = w[srs]
-        vals = src_reg[tsub]
-        ok = w_reg[tsub]
-        if not ok.all():
-            idx_bad = np.nonzero(tsub & ~w_reg)
-            u_bad = np.array([i + s0 for i, s0 in zip(idx_bad, start)], dtype=np.float64)
-    if vals is None:
-        idx = tuple(i + s.start for i, s in zip(np.nonzero(tsub), tbox))
-        pos = physical_coordinates(target_shape, target_voxel_size_A, target_origin_A, np.array(idx))
-        u = (pos - np.asarray(src_origin, dtype=np.float64)[:, None]) / vs
-        wf = w.astype(np.float32)
-        num = ndimage.map_coordinates(src * wf, u, order=1, mode="constant", cval=0.0, prefilter=False)
-        den = ndimage.map_coordinates(wf, u, order=1, mode="constant", cval=0.0, prefilter=False)
-        ok = den > 1e-6
-        vals = np.zeros(u.shape[1], dtype=np.float32)
-        vals[ok] = (num[ok] / den[ok]).astype(np.float32)
-        if not ok.all():
-            u_bad = u[:, ~ok]
+        vals, ok, u_bad = _lookup_on_same_grid(src, w, tsub, start)
+    else:
+        idx = np.array([i + s.start for i, s in zip(np.nonzero(tsub), tbox)])
+        u = (physical_coordinates(target_shape, target_voxel_size_A, target_origin_A, idx)
+             - np.asarray(src_origin, dtype=np.float64)[:, None]) / vs
+        vals, ok, u_bad = _masked_interpolation(src, w, u)
     if not ok.all():
         from scipy.spatial import cKDTree
 
@@ -318,3 +296,35 @@ def masked_trilinear(values: Volume, mask: np.ndarray, target_shape, target_voxe
         vals[~ok] = src[tuple(valid_idx[:, nearest])]
     out[tbox][tsub] = vals
     return out
+
+
+def _masked_interpolation(src: np.ndarray, w: np.ndarray, u: np.ndarray):
+    """Mask-weighted trilinear values of ``src`` (valid where ``w``) at the `(3, N)` voxel
+    coordinates ``u``. Returns ``(values, ok, u[:, ~ok])``: ``ok`` is False where no valid voxel
+    is among the 8 neighbours (value 0)."""
+    wf = w.astype(np.float32)
+    num = ndimage.map_coordinates(src * wf, u, order=1, mode="constant", cval=0.0, prefilter=False)
+    den = ndimage.map_coordinates(wf, u, order=1, mode="constant", cval=0.0, prefilter=False)
+    ok = den > 1e-6
+    vals = np.zeros(u.shape[1], dtype=np.float32)
+    vals[ok] = (num[ok] / den[ok]).astype(np.float32)
+    return vals, ok, u[:, ~ok]
+
+
+def _lookup_on_same_grid(src: np.ndarray, w: np.ndarray, tsub: np.ndarray, start):
+    """:func:`_masked_interpolation` when target voxel ``i`` of the box ``tsub`` is source voxel
+    ``start + i``: a copy of the overlap of the two boxes. Same return values, for the voxels of
+    ``tsub`` in C order."""
+    src_reg = np.zeros(tsub.shape, dtype=np.float32)
+    w_reg = np.zeros(tsub.shape, dtype=bool)
+    a = [max(0, s0) for s0 in start]
+    b = [min(n, s0 + m) for s0, m, n in zip(start, tsub.shape, src.shape)]
+    if all(hi > lo for lo, hi in zip(a, b)):
+        dst = tuple(slice(lo - s0, hi - s0) for lo, hi, s0 in zip(a, b, start))
+        srs = tuple(slice(lo, hi) for lo, hi in zip(a, b))
+        src_reg[dst] = src[srs]
+        w_reg[dst] = w[srs]
+    ok = w_reg[tsub]
+    vals = np.where(ok, src_reg[tsub], np.float32(0))
+    u_bad = np.array([i + s0 for i, s0 in zip(np.nonzero(tsub & ~w_reg), start)], dtype=np.float64)
+    return vals, ok, u_bad

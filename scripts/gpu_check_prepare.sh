@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare the GPU check (scripts/gpu_check.sh) for the lent device machine: everything it needs
-# that is not in the repository goes into .gpu/ (ignored by git, about 58 MB: the device tool
+# that is not in the repository goes into .gpu/ (ignored by git, about 56 MB: the device tool
 # carries at most 64 MiB with the working tree). Run here, from the repository root, after
 # `bash scripts/setup.sh` and one `python benchmarks/speed.py` (which fetches EMD-11007):
 #

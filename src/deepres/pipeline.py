@@ -44,7 +44,7 @@ import numpy as np
 from deepres.errors import InputError
 from deepres.mask import MASK_THRESHOLD, binarise, bounding_box, mask_map
 from deepres.ranges import RangeSpec, get_range
-from deepres.resample import exact_pad, fourier_resample_stack, masked_trilinear, output_size
+from deepres.resample import exact_pad, fourier_resample, masked_trilinear, output_size
 from deepres.stats import ResolutionStats, compute_stats, format_xmd
 from deepres.volume import Volume
 
@@ -233,6 +233,14 @@ def _crop_slices(dil: np.ndarray, margin: int, min_len: int) -> tuple[slice, ...
     return tuple(out)
 
 
+def _zero_padded(a: np.ndarray, shape) -> np.ndarray:
+    """``a`` (float32) at the start of a zero array of ``shape``: one copy, unlike ``np.pad``'s two
+    steps for a bool input."""
+    out = np.zeros(shape, dtype=np.float32)
+    out[tuple(slice(0, n) for n in a.shape)] = a
+    return out
+
+
 def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device: str,
                      progress: ProgressFn | None, warnings: list[str], timings: dict,
                      precision: str = "float32") -> tuple[np.ndarray, float]:
@@ -301,20 +309,16 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
             )
 
     crop_origin = tuple(o + s.start * v_in for o, s in zip(vol.origin_A, sl))
-    # Map and mask cropped into one zero-padded (2, z, y, x) array (no padded copies).
-    stack = np.zeros((2,) + padded_shape, dtype=np.float32)
-    inner = tuple(slice(0, n) for n in crop_shape_in)
-    stack[(0,) + inner] = masked[sl]
-    stack[(1,) + inner] = mask[sl]
+    m_crop = _zero_padded(masked[sl], padded_shape)
+    k_crop = _zero_padded(mask[sl], padded_shape)
     del masked
     timings["masking"] = time.perf_counter() - t0
 
     step("resampling to the working grid")
     t0 = time.perf_counter()
-    # One at a time: PyTorch's FFTs of two single volumes are faster here than one of the pair.
-    data_w = Volume(*fourier_resample_stack(stack[0], v_in, crop_origin, v_w))
-    mask_w = binarise(fourier_resample_stack(stack[1], v_in, crop_origin, v_w)[0], MASK_THRESHOLD)
-    del stack
+    data_w = fourier_resample(Volume(m_crop, v_in, crop_origin), v_w)
+    mask_w = binarise(fourier_resample(Volume(k_crop, v_in, crop_origin), v_w).data, MASK_THRESHOLD)
+    del m_crop, k_crop
     if not mask_w.any():
         raise InputError(
             f"the mask is empty once resampled to the working sampling ({v_w:g} A/voxel): "

@@ -31,7 +31,7 @@ if __name__ == "__main__":
     logs = []
     for path in paths:
         lm = load_model(rng, path)
-        p, truth = validation_predictions(lm.net, val, lm.net.radius)
+        p, truth = validation_predictions(lm.net, val, lm.net.radius, lm.features)
         logs.append(np.log(p))
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")
     if len(paths) > 1:

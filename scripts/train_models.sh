@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Train the two shipped models as recorded in docs/models.md: v3 (width 24, 2400 steps from random
-# weights, seed 0), then v4 (2000 steps fine-tuning v3, peak learning rate 1e-3, seed 1), copied into
-# the package. V2=1 also remakes the earlier v1 -> v2 stages.
+# Train the models as recorded in docs/models.md: v3 (width 24, 2400 steps from random weights,
+# seed 0), v4 (2000 steps fine-tuning v3, peak learning rate 1e-3, seed 1), then v5 (1600 steps
+# fine-tuning v4 with the whole-map context, quantiles 0.1 and 0.5 of each band, seed 2). SHIP
+# (default v5) is the stage copied into the package. V2=1 also remakes the earlier v1 -> v2 stages.
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
 # (simulated samples are cached in data_cache/<range>; each stage resumes from its .ckpt file).
 set -euo pipefail
@@ -22,5 +23,7 @@ for r in ${RANGES:-low high}; do
         --model-id "deepres-$r-v3" 2>&1 | tee "runs/train_${r}_v3.log"
     .venv/bin/deepres train "${common[@]}" --width 24 --output "runs/${r}_v4.pt" --steps 2000 --lr 1e-3 --seed 1 \
         --init "runs/${r}_v3.pt" --model-id "deepres-$r-v4" 2>&1 | tee "runs/train_${r}_v4.log"
-    cp "runs/${r}_v4.pt" "src/deepres/models/$r.pt"
+    .venv/bin/deepres train "${common[@]}" --width 24 --output "runs/${r}_v5.pt" --steps 1600 --lr 1e-3 --seed 2 \
+        --init "runs/${r}_v4.pt" --context-quantiles 0.1 0.5 --model-id "deepres-$r-v5" 2>&1 | tee "runs/train_${r}_v5.log"
+    cp "runs/${r}_${SHIP:-v5}.pt" "src/deepres/models/$r.pt"
 done

@@ -337,3 +337,38 @@ def test_per_residue_ranks_core_against_periphery():
     assert pr["spearman_vs_centre_distance"] > 0.95
     means = {round(float(np.mean([a.b_iso for a in r])), 2) for ch in st[0] for r in ch}
     assert pr["n_distinct_bfactors"] == len(means)
+
+
+def test_shell_fsc_measures_the_half_maps_signal_to_noise():
+    from deepres.metrics import shell_fsc
+
+    rng = np.random.default_rng(0)
+    shape = (40, 40, 40)
+    m = np.ones(shape, np.float32)
+    sig = rng.normal(size=shape).astype(np.float32)  # white: the same power in every shell
+    n1, n2 = (rng.normal(size=shape).astype(np.float32) for _ in range(2))
+    assert shell_fsc(sig, sig, m, 1.0, 4.0, 0.02) == pytest.approx(1.0)
+    assert abs(shell_fsc(n1, n2, m, 1.0, 4.0, 0.02)) < 0.1
+    # equal signal and noise power per half map: FSC = SNR / (1 + SNR) = 0.5
+    assert shell_fsc(sig + n1, sig + n2, m, 1.0, 4.0, 0.02) == pytest.approx(0.5, abs=0.06)
+    assert shell_fsc(sig + n1, sig + n2, m, 1.0, 4.0, 0.02) == pytest.approx(
+        shell_fsc(sig + n1, sig + n2, m, 2.0, 8.0, 0.01), abs=0.06)  # Å units: the same cycles/voxel
+
+
+def test_benchmark_reports_the_cases_whose_labels_the_data_support():
+    def fake(case):
+        sc = _fake_case(case)
+        if case.seed == 1:  # independent half maps: nothing is supported
+            rng = np.random.default_rng(5)
+            sc.half1 = Volume(rng.normal(size=sc.map.shape).astype(np.float32), case.voxel_size_A)
+            sc.half2 = Volume(rng.normal(size=sc.map.shape).astype(np.float32), case.voxel_size_A)
+        return sc
+
+    cases = [B.Case(f"c{i}", "low", "s", i, 1.0, "smooth") for i in range(3)]
+    res = B.run_cases(cases, [_TruthEstimator(), B.OracleMedianEstimator()], simulate_fn=fake)
+    fsc = [r["fsc_at_truth_p10"] for r in res["cases"]]
+    assert fsc[0] > 0.9 and fsc[2] > 0.9 and fsc[1] < 0.143
+    sup = res["summary"]["_supported"]
+    assert sup["case_ids"] == ["c0", "c2"] and sup["truth"]["n_cases"] == 2
+    md = B.to_markdown({"date": "d", "estimator": {"name": "truth"}, "relion": {}, "machine": {}, "ranges": {"low": res}})
+    assert "Only the 2 of 3 cases whose best labels the data support" in md

@@ -194,3 +194,78 @@ def test_ensemble_file_is_the_geometric_mean_of_its_members(tmp_path):
         got = ens.net(x)
     assert torch.allclose(got, expected, rtol=1e-5)
     assert not torch.allclose(a.net(x), b.net(x))  # the members really differ
+
+
+# ------------------------------------------------------------------ whole-map context (v5 models)
+def test_context_enters_as_a_per_map_bias_equal_to_constant_input_channels():
+    """The context vector acts exactly like extra input channels that hold its values everywhere."""
+    from deepres.network import DeepResNet, NetConfig
+
+    torch.manual_seed(0)
+    a = DeepResNet(NetConfig(in_channels=18, context_channels=5, width=8))
+    torch.nn.init.normal_(a.ctx.weight)
+    b = DeepResNet(NetConfig(in_channels=23, width=8))
+    sd = {k: v for k, v in a.state_dict().items() if not k.startswith("ctx.")}
+    sd["inp.weight"] = torch.cat([a.inp.weight, a.ctx.weight[:, :, None, None, None]], 1)
+    b.load_state_dict(sd)
+    x, ctx = torch.randn(2, 18, 24, 24, 24), torch.randn(2, 5)
+    const = ctx[:, :, None, None, None].expand(-1, -1, 24, 24, 24)
+    with torch.no_grad():
+        assert torch.allclose(a(x, ctx), b(torch.cat([x, const], 1)), rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(a(x, ctx), a(x, torch.zeros_like(ctx)))
+    with pytest.raises(ValueError, match="context"):
+        a(x)
+
+
+def test_new_context_weights_start_at_zero():
+    """Fine-tuning a v4-style network into one with context starts from the same function."""
+    from deepres.network import DeepResNet, NetConfig
+
+    torch.manual_seed(1)
+    old = DeepResNet(NetConfig(width=8))
+    new = DeepResNet(NetConfig(width=8, context_channels=32))
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert missing == ["ctx.weight"] and not unexpected
+    x = torch.randn(1, 18, 24, 24, 24)
+    with torch.no_grad():
+        assert torch.equal(old(x), new(x, torch.randn(1, 32)))
+
+
+def test_feature_context_is_the_quantiles_of_the_band_shares_over_the_mask():
+    from deepres.features import FeatureConfig, block_mean, compute_features, feature_context
+
+    data, mask = _blob_map((48, 48, 48))
+    cfg = FeatureConfig(context_quantiles=(0.1, 0.5))
+    assert cfg.n_context == 32 and FeatureConfig(**cfg.to_dict()) == cfg  # survives the model file
+    f = compute_features(torch.from_numpy(data), torch.from_numpy(mask), cfg)
+    w = block_mean(torch.from_numpy(mask).float()) >= 0.5
+    ctx = feature_context(f, w, cfg).numpy()
+    bands = f[:16].numpy()[:, w.numpy()]
+    np.testing.assert_allclose(ctx, np.quantile(bands, [0.1, 0.5], axis=1).reshape(-1), atol=1e-5)
+    # a map with more fine detail has higher shares in the fine bands
+    sharp = compute_features(torch.from_numpy(data + 0.5 * np.random.default_rng(2).normal(size=data.shape)
+                                              .astype(np.float32) * mask), torch.from_numpy(mask), cfg)
+    assert feature_context(sharp, w, cfg)[15] > ctx[15] + 0.5
+    assert feature_context(f, w, FeatureConfig()).numel() == 0
+
+
+def test_context_model_file_round_trip_and_tiling(tmp_path):
+    from deepres.features import FeatureConfig
+    from deepres.model import make_network, save_model
+
+    spec = deepres.ranges.get_range("low")
+    torch.manual_seed(3)
+    net, feats = make_network(spec, FeatureConfig(context_quantiles=(0.1,)), width=8)
+    torch.nn.init.normal_(net.ctx.weight, std=0.5)
+    path = str(tmp_path / "ctx.pt")
+    save_model(path, spec, net, feats, {}, "ctx-test")
+    lm = load_model("low", path)
+    assert lm.features.context_quantiles == (0.1,) and lm.net.config.context_channels == 16
+    data, mask = _blob_map()
+    a = predict(lm, data, mask, tile_size=48)
+    b = predict(lm, data, mask, tile_size=7)
+    assert np.abs(a - b).max() < 1e-4
+    with torch.no_grad():
+        lm.net.ctx.weight.zero_()
+    c = predict(lm, data, mask)
+    assert np.abs(a - c)[mask].mean() > 1e-3  # the context is used

@@ -119,3 +119,23 @@ def test_crop_batch_keeps_features_aligned_with_labels(shape, augment):
         assert torch.equal(code[w], ys[0, 0][w])
         # weights are 0 exactly where the crop runs past a small sample
         assert int(w.sum()) == int(np.prod([min(crop, n) for n in shape]))
+
+
+def test_fine_tuning_into_a_context_network_starts_from_the_old_function(tmp_path, sample):
+    """--init from a model without context: the old weights, the context weights at zero. With a
+    zero learning rate nothing moves, so the validation error equals the old model's."""
+    from deepres.train import validate
+
+    data = tmp_path / "shards"
+    _write_shards(data, sample)
+    old = str(tmp_path / "old.pt")
+    train(str(data), old, TrainConfig(range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=1),
+          log=lambda m: None)
+    new = str(tmp_path / "new.pt")
+    cfg = TrainConfig(range_name="low", steps=1, batch=1, crop=6, val_every=1, threads=1, seed=1, lr=0.0,
+                      init=old, context_quantiles=(0.1, 0.5))
+    rec = train(str(data), new, cfg, log=lambda m: None)
+    lo, ln = load_model("low", path=old), load_model("low", path=new)
+    assert ln.net.config.context_channels == 32 and lo.net.config.context_channels == 0
+    ref = validate(lo.net, [sample], lo.net.radius)
+    assert rec["history"][-1]["mae_A"] == pytest.approx(ref["mae_A"], abs=1e-6)

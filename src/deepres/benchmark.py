@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepres.metrics import aggregate, per_residue, score_map, valid_estimate
+from deepres.metrics import SUPPORT_FSC, aggregate, per_residue, score_map, shell_fsc, valid_estimate
 from deepres.ranges import get_range
 from deepres.volume import Volume
 
@@ -599,6 +599,12 @@ def run_cases(
             row["n_mask"] = int(m.sum())
             row["truth_median_A"] = float(np.median(truth[m])) if m.any() else None
             row["truth_range_A"] = [float(truth[m].min()), float(truth[m].max())] if m.any() else None
+            h1, h2 = getattr(sc, "half1", None), getattr(sc, "half2", None)
+            if h1 is not None and h2 is not None and m.any():
+                spec = get_range(case.range)
+                fsc = shell_fsc(h1.data, h2.data, m, case.voxel_size_A, float(np.quantile(truth[m], 0.1)),
+                                spec.rolloff_cpv / spec.voxel_size_A)
+                row["fsc_at_truth_p10"] = fsc if math.isfinite(fsc) else None
             params = getattr(sc, "params", None)
             if isinstance(params, dict):
                 row["params"] = _jsonable(params)
@@ -634,6 +640,16 @@ def run_cases(
         if pooled.get(est.name):
             agg["pooled"] = _pooled_scores(pooled[est.name])
         summary[est.name] = agg
+    # the cases whose best labels the half maps support (see metrics.shell_fsc)
+    supported = [r for r in rows if (r.get("fsc_at_truth_p10") or -1.0) >= SUPPORT_FSC]
+    if any("fsc_at_truth_p10" in r for r in rows):
+        summary["_supported"] = {
+            "case_ids": [r["case"]["id"] for r in supported],
+            "n_cases_with_fsc": sum(1 for r in rows if r.get("fsc_at_truth_p10") is not None),
+            **{e.name: aggregate([r["estimators"][e.name] for r in supported
+                                  if e.name in r["estimators"] and "error" not in r["estimators"][e.name]])
+               for e in estimators},
+        }
     # paired comparison on the cases every estimator ran on (RELION may run on a subset)
     names = [e.name for e in estimators]
     paired = [r for r in rows if all(n in r["estimators"] and "error" not in r["estimators"][n] for n in names)]
@@ -1207,12 +1223,27 @@ def to_markdown(doc: dict) -> str:
                     continue
                 L.append(f"| {name} | {_fmt(a.get('mae_A_mean'))} | {_fmt(a.get('bias_A_mean'), signed=True)} | "
                          f"{_fmt(a.get('pearson_mean'))} | {_fmt(a.get('spearman_mean'))} | {_fmt(a.get('coverage_mean'))} |")
+        sup = res.get("summary", {}).get("_supported")
+        if sup:
+            L.append("")
+            L.append(f"Only the {len(sup['case_ids'])} of {sup['n_cases_with_fsc']} cases whose best labels the data "
+                     f"support: half-map FSC ≥ {SUPPORT_FSC} at the truth's 10th-percentile resolution (column FSC "
+                     "below; shell of one roll-off width below the cut-off). In the others the content the "
+                     "label promises is under the noise:")
+            L.append("")
+            L.append("| estimator | cases | MAE | bias | r | ρ | within 1 Å |")
+            L.append("|---|---|---|---|---|---|---|")
+            for name, a in sup.items():
+                if name in ("case_ids", "n_cases_with_fsc") or not a.get("n_cases"):
+                    continue
+                L.append(f"| {name} | {a['n_cases']} | {_fmt(a.get('mae_A_mean'))} | {_fmt(a.get('bias_A_mean'), signed=True)} | "
+                         f"{_fmt(a.get('pearson_mean'))} | {_fmt(a.get('spearman_mean'))} | {_fmt(a.get('within_1A_mean'))} |")
         names = [n for n in res.get("summary", {}) if not n.startswith("_")]
         L.append("")
         L.append("Per case (MAE / bias / r; '·' = not run):")
         L.append("")
-        L.append("| case | structure | Å/vox | field | truth median | " + " | ".join(names) + " |")
-        L.append("|---|---|---|---|---|" + "---|" * len(names))
+        L.append("| case | structure | Å/vox | field | truth median | FSC | " + " | ".join(names) + " |")
+        L.append("|---|---|---|---|---|---|" + "---|" * len(names))
         for row in res.get("cases", []):
             c = row["case"]
             cells = []
@@ -1227,7 +1258,8 @@ def to_markdown(doc: dict) -> str:
             if "error" in row:
                 cells = [row["error"]] + [""] * (len(names) - 1)
             L.append(f"| {c['id']} | {c['structure'].replace('.pdb.gz', '')} | {c['voxel_size_A']:g} | "
-                     f"{c.get('field_kind') or 'drawn'} | {_fmt(row.get('truth_median_A'))} | " + " | ".join(cells) + " |")
+                     f"{c.get('field_kind') or 'drawn'} | {_fmt(row.get('truth_median_A'))} | "
+                     f"{_fmt(row.get('fsc_at_truth_p10'))} | " + " | ".join(cells) + " |")
         if res.get("real_maps"):
             L.append("")
             L.append("Real maps (median of the estimate inside the mask next to the known figure):")

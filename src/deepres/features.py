@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.fft import next_fast_len
@@ -33,17 +34,29 @@ class FeatureConfig:
     smooth_wavelengths: float = 0.5  # Gaussian sigma of the energy window, in wavelengths of the band
     smooth_min_vox: float = 2.0  # ... but at least this many working voxels
     pad_vox: int = 16  # zero padding around the crop before the FFT
+    # Whole-map context: for each quantile q, each band's q-quantile over the mask of its local
+    # log-share (see :func:`feature_context`). Empty: no context (the v1-v4 models).
+    context_quantiles: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "context_quantiles", tuple(float(q) for q in self.context_quantiles))
 
     @property
     def n_channels(self) -> int:
         return self.n_bands + 2
+
+    @property
+    def n_context(self) -> int:
+        return self.n_bands * len(self.context_quantiles)
 
     def band_centres(self) -> list[float]:
         r = math.log(self.f_max_cpv / self.f_min_cpv) / (self.n_bands - 1)
         return [self.f_min_cpv * math.exp(r * k) for k in range(self.n_bands)]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["context_quantiles"] = list(self.context_quantiles)
+        return d
 
 
 def _radial_freq(shape, device) -> torch.Tensor:
@@ -144,3 +157,35 @@ def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConf
     feats = torch.log(e + eps / config.n_bands) - torch.log(total + eps)[None]
     log_total = torch.log((total + eps) / torch.clamp(ref, min=1e-20))
     return torch.cat([feats, log_total[None], msmall[None]], 0).to(torch.float32)
+
+
+CONTEXT_MAX_VOXELS = 200_000  # quantiles of larger masks use an even subsample (every k-th voxel)
+
+
+@torch.no_grad()
+def feature_context(feats: torch.Tensor, weight: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """Whole-map context of a feature volume: a vector of ``config.n_context`` values.
+
+    For each quantile ``q`` of ``config.context_quantiles`` and each band, the ``q``-quantile over
+    the mask of the band's local log-share (the first ``n_bands`` channels of
+    :func:`compute_features`). A low quantile is the band's share where the map is least detailed:
+    an estimate of the map's own noise floor in that band, which the local share is judged
+    against. It is invariant to the map's scale, offset, rotation and to tiling.
+
+    Parameters
+    ----------
+    feats : `(C, d, h, w)` features.
+    weight : `(d, h, w)` bool, the mask voxels on the feature grid (block mean of the mask >= 0.5,
+        the voxels that training scores); no voxel: the whole volume.
+    config : the front end (``n_bands``, ``context_quantiles``).
+    """
+    k = config.n_bands
+    if not config.context_quantiles:
+        return feats.new_zeros(0)
+    sel = weight.to(torch.bool)
+    bands = feats[:k][:, sel] if bool(sel.any()) else feats[:k].reshape(k, -1)
+    n = bands.shape[1]
+    if n > CONTEXT_MAX_VOXELS:
+        bands = bands[:, :: math.ceil(n / CONTEXT_MAX_VOXELS)]
+    q = np.quantile(bands.to(torch.float32).cpu().numpy(), config.context_quantiles, axis=1)  # partition: no sort
+    return torch.from_numpy(q.astype(np.float32).reshape(-1)).to(feats.device)

@@ -173,6 +173,36 @@ def aggregate(scores: Iterable[Mapping], times_s: Sequence[float] | None = None)
     return out
 
 
+#: FSC of the half maps at or above which a case's labels count as supported by its data.
+SUPPORT_FSC = 0.143
+
+
+def shell_fsc(half1: np.ndarray, half2: np.ndarray, mask: np.ndarray, voxel_size_A: float,
+              resolution_A: float, width_Ainv: float) -> float:
+    """Fourier shell correlation of two half maps, both multiplied by ``mask``, over the shell of
+    frequencies ``[1/resolution_A - width_Ainv, 1/resolution_A]`` (Å⁻¹).
+
+    The benchmark uses it to ask whether the data could show a label at all: at the truth's best
+    resolutions (its 10th percentile), in the last ``width`` of the pass band below the cut-off,
+    the half maps of a case whose labels are supported correlate at FSC >= :data:`SUPPORT_FSC`
+    (0.143, the usual resolution criterion). Below that the content the label promises is under
+    the noise, and no estimator, ours or a half-map one, can see it.
+    """
+    from deepres.filters import radial_frequency
+
+    m = np.asarray(mask, dtype=np.float32)
+    a = np.fft.rfftn(np.asarray(half1, dtype=np.float32) * m)
+    b = np.fft.rfftn(np.asarray(half2, dtype=np.float32) * m)
+    k = radial_frequency(m.shape) / np.float32(voxel_size_A)
+    hi = 1.0 / float(resolution_A)
+    shell = (k >= hi - float(width_Ainv)) & (k <= hi)
+    if not shell.any():
+        return float("nan")
+    num = float(np.real(a[shell] * np.conj(b[shell])).sum())
+    den = math.sqrt(float((np.abs(a[shell]) ** 2).sum()) * float((np.abs(b[shell]) ** 2).sum()))
+    return num / den if den > 0 else float("nan")
+
+
 def atom_values(
     values: np.ndarray,
     voxel_size_A: float,

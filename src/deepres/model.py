@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from deepres.errors import DeepResError, InputError
-from deepres.features import FeatureConfig, compute_features
+from deepres.features import FeatureConfig, block_mean, compute_features, feature_context
 from deepres.network import DeepResNet, EnsembleNet, NetConfig
 from deepres.outputs import sha256_file
 from deepres.ranges import RangeSpec, get_range
@@ -70,7 +70,8 @@ def model_path(range_name: str) -> str:
 def make_network(spec: RangeSpec, features: FeatureConfig | None = None, **net_kwargs) -> tuple[DeepResNet, FeatureConfig]:
     """A fresh (untrained) network for ``spec``."""
     features = features or FeatureConfig()
-    cfg = NetConfig(in_channels=features.n_channels, min_A=spec.min_A, max_A=spec.max_A, **net_kwargs)
+    cfg = NetConfig(in_channels=features.n_channels, context_channels=features.n_context, min_A=spec.min_A,
+                    max_A=spec.max_A, **net_kwargs)
     return DeepResNet(cfg), features
 
 
@@ -220,9 +221,11 @@ def check_precision(precision: str) -> str:
 
 
 def _run_tiled(net: DeepResNet, feats: torch.Tensor, tile: int, progress: Callable[[float], None] | None,
-               precision: str = "float32") -> torch.Tensor:
-    """Run ``net`` over a replicate-padded feature volume, tile by tile with exact halos."""
+               precision: str = "float32", context: torch.Tensor | None = None) -> torch.Tensor:
+    """Run ``net`` over a replicate-padded feature volume, tile by tile with exact halos
+    (``context``: the whole map's context vector, the same for every tile)."""
     R = net.radius
+    ctx = None if context is None or context.numel() == 0 else context[None]
     C, d, h, w = feats.shape
     padded = F.pad(feats[None], (R, R, R, R, R, R), mode="replicate")[0]
     out = torch.empty((d, h, w), dtype=torch.float32, device=feats.device)
@@ -236,10 +239,10 @@ def _run_tiled(net: DeepResNet, feats: torch.Tensor, tile: int, progress: Callab
                 z1, y1, x1 = (min(a + sz, n) for a, sz, n in zip((z0, y0, x0), sizes, (d, h, w)))
                 block = padded[:, z0 : z1 + 2 * R, y0 : y1 + 2 * R, x0 : x1 + 2 * R]
                 if precision == "float32":
-                    out[z0:z1, y0:y1, x0:x1] = net(block[None])[0, 0]
+                    out[z0:z1, y0:y1, x0:x1] = net(block[None], ctx)[0, 0]
                 else:
                     with torch.autocast(feats.device.type, dtype=torch.bfloat16):
-                        out[z0:z1, y0:y1, x0:x1] = net(block[None])[0, 0].float()
+                        out[z0:z1, y0:y1, x0:x1] = net(block[None], ctx)[0, 0].float()
                 done += 1
                 if progress is not None:
                     progress(done / total)
@@ -294,7 +297,8 @@ def predict(
     mcrop = np.pad(mcrop, pads)
     net = model.net.to(dev).eval()
     feats = compute_features(torch.from_numpy(crop).to(dev), torch.from_numpy(mcrop).to(dev), model.features)
-    half = _run_tiled(net, feats, int(tile_size or DEFAULT_TILE), progress, precision)
+    context = feature_context(feats, block_mean(torch.from_numpy(mcrop).to(dev).float()) >= 0.5, model.features)
+    half = _run_tiled(net, feats, int(tile_size or DEFAULT_TILE), progress, precision, context)
     full = F.interpolate(half[None, None], scale_factor=2, mode="trilinear", align_corners=False)[0, 0]
     full = full.cpu().numpy()[: crop.shape[0] - pads[0][1], : crop.shape[1] - pads[1][1], : crop.shape[2] - pads[2][1]]
     out = np.zeros(data_w.shape, dtype=np.float32)

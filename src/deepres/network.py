@@ -17,6 +17,7 @@ from torch import nn
 class NetConfig:
     in_channels: int = 18
     width: int = 16
+    context_channels: int = 0  # whole-map context vector (deepres.features.feature_context), 0: none
     dilations: tuple[int, ...] = (1, 2, 4, 2, 1)
     min_A: float = 2.5
     max_A: float = 13.0
@@ -35,13 +36,24 @@ class NetConfig:
 
 
 class DeepResNet(nn.Module):
-    """Features `(N, C, d, h, w)` → resolution in Å `(N, 1, d - 2R, h - 2R, w - 2R)`."""
+    """Features `(N, C, d, h, w)` → resolution in Å `(N, 1, d - 2R, h - 2R, w - 2R)`.
+
+    With ``config.context_channels`` > 0 the forward pass also takes a context `(N, G)` (one
+    vector per map, :func:`deepres.features.feature_context`). It enters the first layer as a
+    learned, per-map bias, which is what constant input channels would do, without storing them
+    over the whole volume. Its weights start at zero, so a network fine-tuned from one without
+    context starts from exactly the same function.
+    """
 
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
         c = config.width
         self.inp = nn.Conv3d(config.in_channels, c, 1)
+        self.ctx = None
+        if config.context_channels:
+            self.ctx = nn.Linear(config.context_channels, c, bias=False)
+            nn.init.zeros_(self.ctx.weight)
         self.blocks = nn.ModuleList(nn.Conv3d(c, c, 3, dilation=d) for d in config.dilations)
         self.head = nn.Sequential(nn.Conv3d(c, c, 1), nn.ReLU(), nn.Conv3d(c, 1, 1))
         self.act = nn.ReLU()
@@ -54,8 +66,14 @@ class DeepResNet(nn.Module):
     def activation_channels(self) -> int:
         return self.config.width
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.act(self.inp(x))
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.inp(x)
+        if self.ctx is not None:
+            if context is None or context.shape != (x.shape[0], self.config.context_channels):
+                got = None if context is None else tuple(context.shape)
+                raise ValueError(f"this network needs a context of shape ({x.shape[0]}, {self.config.context_channels}), got {got}")
+            h = h + self.ctx(context.to(h.dtype))[:, :, None, None, None]
+        h = self.act(h)
         for conv, d in zip(self.blocks, self.config.dilations):
             # residual connection on the centre crop (valid convolution shrinks by d each side)
             h = self.act(conv(h)) + h[:, :, d:-d, d:-d, d:-d]
@@ -77,7 +95,7 @@ class EnsembleNet(nn.Module):
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(DeepResNet(c) for c in configs)
         radii = {m.radius for m in self.members}
-        ranges = {(c.min_A, c.max_A, c.in_channels) for c in configs}
+        ranges = {(c.min_A, c.max_A, c.in_channels, c.context_channels) for c in configs}
         if len(radii) != 1 or len(ranges) != 1:
             raise ValueError("ensemble members must share radius, range and input channels")
         self.radius = radii.pop()
@@ -87,6 +105,6 @@ class EnsembleNet(nn.Module):
     def activation_channels(self) -> int:
         return max(c.config.width for c in self.members)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logs = [torch.log(m(x)) for m in self.members]
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        logs = [torch.log(m(x, context)) for m in self.members]
         return torch.exp(torch.stack(logs).mean(0))

@@ -23,14 +23,14 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepres.features import FeatureConfig, block_mean, compute_features
+from deepres.features import FeatureConfig, block_mean, compute_features, feature_context
 from deepres.mask import binarise, mask_map
 from deepres.model import make_network, save_model
 from deepres.ranges import RangeSpec, get_range
@@ -166,6 +166,7 @@ class TrainConfig:
     threads: int = 2
     width: int = 16  # channels of the learned 3D convolutions
     init: str | None = None  # model file to start from (fine-tuning); None: random initialisation
+    context_quantiles: tuple[float, ...] = ()  # whole-map context (FeatureConfig.context_quantiles)
 
 
 def _augment(feats: torch.Tensor, lab: torch.Tensor, w: torch.Tensor, rng: random.Random):
@@ -179,7 +180,17 @@ def _augment(feats: torch.Tensor, lab: torch.Tensor, w: torch.Tensor, rng: rando
     return feats, lab, w
 
 
-def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool):
+def sample_context(sample: dict, features: FeatureConfig | None) -> torch.Tensor | None:
+    """The whole-map context vector of a stored sample (None when ``features`` has none). The
+    stored features cover the whole simulated map (at most ``STORE_EDGE`` feature voxels a side,
+    which the simulated box never exceeds), so this is the context that inference computes."""
+    if features is None or not features.n_context:
+        return None
+    f = torch.from_numpy(sample["features"][: features.n_bands].astype(np.float32))
+    return feature_context(f, torch.from_numpy(sample["weight"]), features)
+
+
+def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool, contexts=None):
     """A batch of random crops: features with a halo of ``R`` (replicate padding beyond the
     stored sample, like inference pads the feature volume), labels and weights (zero beyond it).
 
@@ -208,19 +219,22 @@ def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool):
         xs.append(f)
         ys.append(lab)
         ws.append(w)
-    return torch.stack(xs), torch.stack(ys)[:, None], torch.stack(ws)[:, None]
+    ctx = None if contexts is None else torch.stack([contexts[i] for i in idxs])
+    return torch.stack(xs), torch.stack(ys)[:, None], torch.stack(ws)[:, None], ctx
 
 
 @torch.no_grad()
-def validation_predictions(net, samples, R) -> tuple[np.ndarray, np.ndarray]:
-    """Estimates and true resolutions (Å) at all mask voxels of ``samples``, concatenated."""
+def validation_predictions(net, samples, R, features: FeatureConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and true resolutions (Å) at all mask voxels of ``samples``, concatenated
+    (``features``: the model's front end, needed when the network takes a whole-map context)."""
     was_training = net.training
     net.eval()
     preds, labs = [], []
     for s in samples:
         f = torch.from_numpy(s["features"].astype(np.float32))
         fp = F.pad(f[None], (R,) * 6, mode="replicate")
-        p = net(fp)[0, 0].numpy()
+        ctx = sample_context(s, features)
+        p = net(fp, None if ctx is None else ctx[None])[0, 0].numpy()
         w = s["weight"]
         preds.append(p[w])
         labs.append(s["label"][w])
@@ -228,9 +242,9 @@ def validation_predictions(net, samples, R) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(preds), np.concatenate(labs)
 
 
-def validate(net, samples, R) -> dict:
+def validate(net, samples, R, features: FeatureConfig | None = None) -> dict:
     """Mean absolute error, bias and Pearson r in Å over all mask voxels of the validation set."""
-    return validation_scores(*validation_predictions(net, samples, R))
+    return validation_scores(*validation_predictions(net, samples, R, features))
 
 
 def validation_scores(p: np.ndarray, t: np.ndarray) -> dict:
@@ -257,16 +271,23 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     val_s = load_shards(data_dir, "val")
     if not train_s:
         raise RuntimeError(f"no training shards in {data_dir}")
-    net, feats = make_network(spec, width=cfg.width)
+    net, feats = make_network(spec, FeatureConfig(context_quantiles=tuple(cfg.context_quantiles)), width=cfg.width)
     init_record = None
     if cfg.init:
         from deepres.model import load_model
 
         start = load_model(spec.name, path=cfg.init)
-        net.load_state_dict(start.net.state_dict())
-        log(f"starting from {cfg.init} ({start.model_id}, sha256 {start.sha256[:12]})")
+        if replace(start.features, context_quantiles=()) != replace(feats, context_quantiles=()):
+            raise ValueError(f"{cfg.init} has another front end than this training's")
+        # a start without context: its weights, and the new context weights stay at zero
+        missing, unexpected = net.load_state_dict(start.net.state_dict(), strict=False)
+        if unexpected or any(not k.startswith("ctx.") for k in missing):
+            raise ValueError(f"{cfg.init} does not fit this network: missing {missing}, unexpected {unexpected}")
+        log(f"starting from {cfg.init} ({start.model_id}, sha256 {start.sha256[:12]})"
+            + (f"; new context weights {missing} start at zero" if missing else ""))
         init_record = {"model_id": start.model_id, "sha256": start.sha256, "training": start.training}
     R = net.radius
+    contexts = [sample_context(s, feats) for s in train_s] if feats.n_context else None
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     checkpoint = checkpoint or out_path + ".ckpt"
@@ -285,8 +306,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     run_loss = None
     while step < cfg.steps:
         idxs = [rng.randrange(len(train_s)) for _ in range(cfg.batch)]
-        x, y, w = _crop_batch(train_s, idxs, cfg.crop, R, rng, augment=True)
-        pred = net(x)
+        x, y, w, ctx = _crop_batch(train_s, idxs, cfg.crop, R, rng, augment=True, contexts=contexts)
+        pred = net(x, ctx)
         loss = (torch.abs(pred - y) * w).sum() / torch.clamp(w.sum(), min=1.0)
         opt.zero_grad()
         loss.backward()
@@ -299,7 +320,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
             el = elapsed_before + time.time() - t_start
             log(f"step {step}/{cfg.steps}  loss(MAE, A) {run_loss:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.0f} s")
         if step % cfg.val_every == 0 or step == cfg.steps:
-            v = validate(net, val_s, R) if val_s else {}
+            v = validate(net, val_s, R, feats) if val_s else {}
             v["step"] = step
             v["train_loss"] = run_loss
             history.append(v)
@@ -348,6 +369,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=16, help="channels of the learned 3D convolutions")
     p.add_argument("--init", default=None, help="model file to start from (fine-tuning with a new schedule)")
+    p.add_argument("--context-quantiles", type=float, nargs="*", default=[],
+                   help="whole-map context: these quantiles over the mask of each band's log-share (e.g. 0.1)")
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
     p.add_argument("--workers", type=int, default=2, help="processes for simulation")
     p.add_argument("--threads", type=int, default=2, help="torch threads for training")
@@ -360,7 +383,8 @@ def run(args) -> int:
     if args.generate_only:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,
-                      lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init)
+                      lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init,
+                      context_quantiles=tuple(args.context_quantiles))
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id)
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

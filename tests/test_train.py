@@ -111,7 +111,8 @@ def test_crop_batch_keeps_features_aligned_with_labels(shape, augment):
     crop, R = 16, 3
     rng = _random.Random(5)
     for _ in range(5):
-        xs, ys, ws = _crop_batch([sample], [0], crop, R, rng, augment)
+        xs, ys, ws, ctx = _crop_batch([sample], [0], crop, R, rng, augment)
+        assert ctx is None  # no contexts given
         assert xs.shape == (1, 3, crop + 2 * R, crop + 2 * R, crop + 2 * R)
         centre = xs[0, :, R:-R, R:-R, R:-R]
         code = centre[0] * 10000 + centre[1] * 100 + centre[2]

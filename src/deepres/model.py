@@ -35,10 +35,10 @@ CROP_MARGIN_VOX = 24
 DEFAULT_TILE = 100
 #: Warnings that go with a shipped model, by model id (shown to the user and kept in summary.json).
 MODEL_WARNINGS = {
-    "deepres-high-v4": (
-        "the high-range model deepres-high-v4 is experimental: on held-out simulated maps its mean "
-        "error (0.48 A) is barely better than a constant at the true median (0.49 A) and its per-case "
-        "correlation with the truth is 0.60 (see README, 'Models and accuracy'); "
+    "deepres-high-v5": (
+        "the high-range model deepres-high-v5 is experimental: on held-out simulated maps its mean "
+        "error (0.44 A) is only a little better than a constant at the true median (0.49 A) and its per-case "
+        "correlation with the truth is 0.64 (see README, 'Models and accuracy'); "
         "prefer --range low unless the map is clearly better than ~3 A"
     ),
 }

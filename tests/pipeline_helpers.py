@@ -21,20 +21,22 @@ MAP_1AKE = Path(__file__).resolve().parent / "data" / "1ake_molmap45.mrc"
 _UNTRAINED = {}
 
 
-def untrained(range_name: str = "low"):
-    """A cached untrained model (seeded), for tests of mechanics only."""
+def untrained(range_name: str = "low", half_maps: bool = False):
+    """A cached untrained model (seeded), for tests of mechanics only (``half_maps``: the kind that
+    also reads the two half maps)."""
     from deepres.model import build_untrained
 
-    if range_name not in _UNTRAINED:
-        _UNTRAINED[range_name] = build_untrained(range_name, seed=0)
-    return _UNTRAINED[range_name]
+    key = (range_name, bool(half_maps))
+    if key not in _UNTRAINED:
+        _UNTRAINED[key] = build_untrained(range_name, seed=0, half_maps=half_maps)
+    return _UNTRAINED[key]
 
 
 def use_untrained(monkeypatch) -> None:
     """Make the pipeline (and so the CLI) load the untrained network instead of shipped weights."""
     import deepres.model
 
-    monkeypatch.setattr(deepres.model, "load_model", lambda name="low", path=None: untrained(name))
+    monkeypatch.setattr(deepres.model, "load_model", lambda name="low", path=None, half_maps=False: untrained(name, half_maps))
 
 
 def synthetic_map(shape=(36, 32, 40), voxel_size_A=1.0, seed=0, n_blobs=30, resolution_A=5.0):

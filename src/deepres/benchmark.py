@@ -307,11 +307,15 @@ class DeepResEstimator(Estimator):
     model_files : dict, optional
         ``range -> path`` of model files to use instead of the shipped ones (e.g. a checkpoint
         before it ships).
+    half_maps : bool
+        Give the case's half maps too, and so use the model that reads them (``<range>_halves``).
     """
 
     def __init__(self, device: str = "auto", untrained: bool = False, name: str = "deepres",
-                 model_files: dict | None = None, precision: str = "float32"):
+                 model_files: dict | None = None, precision: str = "float32", half_maps: bool = False):
         self.device = device
+        self.half_maps = bool(half_maps)
+        self.needs_halves = self.half_maps
         self.precision = precision
         self.untrained = untrained
         self.model_files = dict(model_files or {})
@@ -327,7 +331,7 @@ class DeepResEstimator(Estimator):
         if self.untrained:
             return
         for r in ranges:
-            p = self.model_files.get(get_range(r).name) or model_path(r)
+            p = self.model_files.get(get_range(r).name) or model_path(r, self.half_maps)
             if not os.path.isfile(p):
                 raise InputError(f"no model file for the {r} range ({p}): pass --model-file {r}=PATH, "
                                  "or --untrained for a development run")
@@ -343,7 +347,7 @@ class DeepResEstimator(Estimator):
         if range_name not in self._models:
             from deepres.model import build_untrained, load_model
 
-            self._models[range_name] = (build_untrained(range_name) if self.untrained
+            self._models[range_name] = (build_untrained(range_name, half_maps=self.half_maps) if self.untrained
                                         else load_model(range_name, self.model_files[range_name]))
         return {"model": self._models[range_name]}
 
@@ -358,6 +362,8 @@ class DeepResEstimator(Estimator):
             device=self.device,
             origin_A=inputs.map.origin_A,
             precision=self.precision,
+            **({"half_maps": (np.asarray(inputs.half1.data, dtype=np.float32),
+                              np.asarray(inputs.half2.data, dtype=np.float32))} if self.half_maps else {}),
             **self._model_kwargs(inputs.range),
         )
         for attr in ("model_id", "model_sha256", "model"):
@@ -369,7 +375,7 @@ class DeepResEstimator(Estimator):
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": "deepres.estimate (in process)", "device": self.device,
-                "precision": self.precision,
+                "precision": self.precision, "half_maps": self.half_maps,
                 "untrained": self.untrained, "model_files": self.model_files, "models": self.model_info}
 
 
@@ -1111,6 +1117,10 @@ def run_benchmark(
             res = run_cases(cases, ests, structures=structures, workdir=root / spec.name / "cases",
                             keep_files=keep_files, progress=progress)
             res["time_s"] = time.perf_counter() - t0
+            if (real or invariance) and getattr(estimator, "needs_halves", False):
+                # the real maps have no half maps here, and the invariance checks transform the map only
+                res["skipped"] = "real maps and invariance: the estimator needs half maps"
+                real = invariance = False
             if real:
                 if progress:
                     progress(f"== real maps ({spec.name})")
@@ -1350,6 +1360,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="arithmetic of the deepres estimator's learned convolutions")
     p.add_argument("--model-file", action="append", default=[], metavar="RANGE=PATH",
                    help="run deepres with this model file for RANGE instead of the shipped one (repeatable)")
+    p.add_argument("--half-maps", action="store_true",
+                   help="give deepres the half maps too (the <range>_halves models); skips real maps and invariance")
     p.add_argument("--untrained", action="store_true",
                    help="development: run deepres with an untrained network (same cost, meaningless values)")
     p.add_argument("--relion", choices=["auto", "on", "off"], default="auto",
@@ -1390,8 +1402,9 @@ def run_from_args(args: argparse.Namespace) -> int:
                 raise InputError(f"--model-file wants RANGE=PATH, got {item!r}")
             k, v = item.split("=", 1)
             files[get_range(k).name] = v
-        est = DeepResEstimator(device=args.device, untrained=args.untrained, name=args.name or "deepres",
-                               model_files=files, precision=args.precision)
+        est = DeepResEstimator(device=args.device, untrained=args.untrained,
+                               name=args.name or ("deepres-halves" if args.half_maps else "deepres"),
+                               model_files=files, precision=args.precision, half_maps=args.half_maps)
     ranges = ["low", "high"] if args.ranges == "both" else [args.ranges]
     if isinstance(est, DeepResEstimator):
         est.check(ranges)

@@ -136,6 +136,9 @@ def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", action="store_true", help="do not write the report (figures, ChimeraX script)")
     p.add_argument("--model", metavar="PDB", dest="atomic_model",
                    help="atomic model (PDB/mmCIF) fitted in the map: the report adds per-residue resolution")
+    p.add_argument("--half-maps", nargs=2, metavar=("HALF1", "HALF2"),
+                   help="the two unfiltered half maps (same grid as VOLUME): use the model that also reads them, "
+                        "which tells signal from noise band by band (VOLUME stays the map that is analysed)")
 
 
 def _estimate_files_call(estimate_files, args, progress):
@@ -143,6 +146,7 @@ def _estimate_files_call(estimate_files, args, progress):
         args.volume, args.mask, output_dir=args.output_dir, range=args.range, device=args.device,
         voxel_size_A=args.voxel_size, force=args.force, report=not args.no_report,
         model_path=args.atomic_model, progress=progress, precision=args.precision,
+        half_map_paths=args.half_maps,
     )
 
 

@@ -8,6 +8,12 @@ grows with the band's wavelength). The features are the log of each band's share
 energy — so they do not depend on the map's scale — plus the log of the total local energy and
 the local mask fraction. They live on a grid of half the working sampling (stride 2).
 
+With the two half maps (``FeatureConfig.half_maps``), each band also gets its local half-map
+correlation ``(E_sum - E_diff) / (E_sum + E_diff)``, where ``E_sum`` and ``E_diff`` are the local
+energies of the band in the half maps' mean and half difference: a local FSC per band, near 1
+where the band holds signal and near 0 where it holds only noise. It tells signal from noise,
+which the map alone cannot do where the noise is as strong as the finest detail.
+
 Everything here works in cycles/voxel at the model's working sampling, so the same code serves
 the low (1.0 Å/voxel) and the high (0.5 Å/voxel) range.
 """
@@ -37,13 +43,15 @@ class FeatureConfig:
     # Whole-map context: for each quantile q, each band's q-quantile over the mask of its local
     # log-share (see :func:`feature_context`). Empty: no context (the v1-v4 models).
     context_quantiles: tuple[float, ...] = ()
+    # Half maps: one more channel per band, the band's local half-map correlation (v6 "halves" models).
+    half_maps: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "context_quantiles", tuple(float(q) for q in self.context_quantiles))
 
     @property
     def n_channels(self) -> int:
-        return self.n_bands + 2
+        return self.n_bands * (2 if self.half_maps else 1) + 2
 
     @property
     def n_context(self) -> int:
@@ -104,29 +112,10 @@ def block_mean(vol: torch.Tensor) -> torch.Tensor:
     return F.avg_pool3d(vol[None, None], 2)[0, 0]
 
 
-@torch.no_grad()
-def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
-    """Feature volume of a masked map on the working grid.
-
-    Parameters
-    ----------
-    data : `(D, H, W)` float tensor, the masked map at the model's working sampling; even sizes.
-    mask : `(D, H, W)` bool or float tensor, the (binarised) mask on the same grid.
-    config : the filter bank.
-
-    Returns
-    -------
-    `(C, D/2, H/2, W/2)` float32 tensor, ``C = config.n_channels``.
-    """
-    if any(s % 2 for s in data.shape):
-        raise ValueError(f"compute_features needs even sizes, got {tuple(data.shape)}")
-    dev = data.device
-    x = data.to(torch.float32)
-    m = mask.to(torch.float32)
-    sel = m > 0.5
-    rms = torch.sqrt(torch.mean(x[sel] ** 2)) if bool(sel.any()) else torch.sqrt(torch.mean(x**2))
-    x = x / torch.clamp(rms, min=1e-12)
-
+def _band_energies(x: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """Smoothed local energy of each band of ``x`` (`(D, H, W)`, even sizes) on the stride-2 grid:
+    `(n_bands, D/2, H/2, W/2)`."""
+    dev = x.device
     # Zero padding of at least pad_vox on each side, up to an FFT-friendly length (2, 3, 5 factors).
     p = config.pad_vox
     hi = [next_fast_len(n + 2 * p, real=True) - n - p for n in x.shape]
@@ -148,15 +137,61 @@ def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConf
         sigma_full = max(config.smooth_min_vox, config.smooth_wavelengths / fc)
         energies.append(_smooth3d(e, sigma_full / 2.0))
         del band, h
-    del ft, u
-    e = torch.stack(energies)  # (K, d, h, w)
+    return torch.stack(energies)
+
+
+def _masked_mean(v: torch.Tensor, msmall: torch.Tensor) -> torch.Tensor:
+    sel = msmall > 0.5
+    return v[sel].mean() if bool(sel.any()) else v.mean()
+
+
+@torch.no_grad()
+def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConfig,
+                     halves: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Feature volume of a masked map on the working grid.
+
+    Parameters
+    ----------
+    data : `(D, H, W)` float tensor, the masked map at the model's working sampling; even sizes.
+    mask : `(D, H, W)` bool or float tensor, the (binarised) mask on the same grid.
+    config : the filter bank.
+    halves : the two masked half maps on the same grid; required when ``config.half_maps``
+        (and ignored otherwise).
+
+    Returns
+    -------
+    `(C, D/2, H/2, W/2)` float32 tensor, ``C = config.n_channels``: the bands' log-shares, the
+    log of the total energy, the mask fraction, then (half maps) each band's local correlation.
+    """
+    if any(s % 2 for s in data.shape):
+        raise ValueError(f"compute_features needs even sizes, got {tuple(data.shape)}")
+    if config.half_maps and halves is None:
+        raise ValueError("these features need the two half maps")
+    x = data.to(torch.float32)
+    m = mask.to(torch.float32)
+    sel = m > 0.5
+    rms = torch.sqrt(torch.mean(x[sel] ** 2)) if bool(sel.any()) else torch.sqrt(torch.mean(x**2))
+    x = x / torch.clamp(rms, min=1e-12)
+
+    e = _band_energies(x, config)  # (K, d, h, w)
     total = e.sum(0)
     msmall = block_mean(m)
-    ref = total[msmall > 0.5].mean() if bool((msmall > 0.5).any()) else total.mean()
+    ref = _masked_mean(total, msmall)
     eps = 1e-4 * torch.clamp(ref, min=1e-20)
     feats = torch.log(e + eps / config.n_bands) - torch.log(total + eps)[None]
     log_total = torch.log((total + eps) / torch.clamp(ref, min=1e-20))
-    return torch.cat([feats, log_total[None], msmall[None]], 0).to(torch.float32)
+    out = [feats, log_total[None], msmall[None]]
+    del e, total
+    if config.half_maps:
+        h1, h2 = (h.to(torch.float32) for h in halves)
+        if h1.shape != x.shape or h2.shape != x.shape:
+            raise ValueError(f"half maps {tuple(h1.shape)}, {tuple(h2.shape)} differ from the map {tuple(x.shape)}")
+        e_sum = _band_energies(0.5 * (h1 + h2), config)
+        e_diff = _band_energies(0.5 * (h1 - h2), config)
+        both = e_sum + e_diff
+        eps_h = 1e-4 * torch.clamp(_masked_mean(both.sum(0), msmall), min=1e-20) / config.n_bands
+        out.append((e_sum - e_diff) / (both + eps_h))
+    return torch.cat(out, 0).to(torch.float32)
 
 
 CONTEXT_MAX_VOXELS = 200_000  # quantiles of larger masks use an even subsample (every k-th voxel)

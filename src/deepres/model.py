@@ -61,10 +61,11 @@ class LoadedModel:
         return sum(p.numel() for p in self.net.parameters())
 
 
-def model_path(range_name: str) -> str:
-    """Path of the shipped model file for a range (it may not exist)."""
+def model_path(range_name: str, half_maps: bool = False) -> str:
+    """Path of the shipped model file for a range (it may not exist); ``half_maps``: the model
+    that also reads the two half maps (``<range>_halves.pt``)."""
     spec = get_range(range_name)
-    return str(resources.files("deepres") / "models" / f"{spec.name}.pt")
+    return str(resources.files("deepres") / "models" / f"{spec.name}{'_halves' if half_maps else ''}.pt")
 
 
 def make_network(spec: RangeSpec, features: FeatureConfig | None = None, **net_kwargs) -> tuple[DeepResNet, FeatureConfig]:
@@ -75,11 +76,11 @@ def make_network(spec: RangeSpec, features: FeatureConfig | None = None, **net_k
     return DeepResNet(cfg), features
 
 
-def build_untrained(range_name: str = "low", seed: int = 0) -> LoadedModel:
+def build_untrained(range_name: str = "low", seed: int = 0, half_maps: bool = False) -> LoadedModel:
     """The network with seeded random weights. For tests of the pipeline's mechanics only."""
     spec = get_range(range_name)
     torch.manual_seed(seed)
-    net, feats = make_network(spec)
+    net, feats = make_network(spec, FeatureConfig(half_maps=half_maps))
     net.eval()
     return LoadedModel(spec, net, feats, f"untrained-{spec.name}", "0" * 64, None, {})
 
@@ -106,8 +107,9 @@ def save_model(path: str, spec: RangeSpec, net: DeepResNet | EnsembleNet, featur
     os.replace(tmp, path)
 
 
-def load_model(range_name: str = "low", path: str | None = None) -> LoadedModel:
-    """Load the shipped model of a range (or a model file at ``path``).
+def load_model(range_name: str = "low", path: str | None = None, half_maps: bool = False) -> LoadedModel:
+    """Load the shipped model of a range (or a model file at ``path``); ``half_maps``: the shipped
+    model that also reads the two half maps.
 
     Raises
     ------
@@ -115,7 +117,7 @@ def load_model(range_name: str = "low", path: str | None = None) -> LoadedModel:
         If the file is missing, unreadable, or not a deepres model of that range.
     """
     spec = get_range(range_name)
-    path = path or model_path(spec.name)
+    path = path or model_path(spec.name, half_maps)
     if not os.path.isfile(path):
         raise DeepResError(f"model file for the {spec.name} range not found: {path} (reinstall deepres)")
     try:
@@ -196,13 +198,16 @@ def tile_starts(n: int, tile: int) -> list[int]:
 
 
 def estimate_memory_bytes(shape: tuple[int, int, int], width: int = 32, radius: int = 10,
-                          tile: int = DEFAULT_TILE) -> int:
+                          tile: int = DEFAULT_TILE, half_maps: bool = False) -> int:
     """Rough peak memory of :func:`predict` on a crop of ``shape`` working voxels, for a network
-    of ``width`` channels and halo ``radius`` (defaults: upper bounds for the shipped models)."""
+    of ``width`` channels and halo ``radius`` (defaults: upper bounds for the shipped models), with
+    or without the half maps."""
     n = int(np.prod([s + 2 * FeatureConfig().pad_vox for s in shape]))
     # padded map + complex spectrum + band + frequency grids (~10 floats per voxel),
-    # features (18 channels at 1/8), the half-grid output upsampled ...
-    fixed = 4 * n * 10 + 4 * n * 18 / 8 * 2 + 4 * n
+    # features (18 channels at 1/8, 34 with the half maps, twice), the half-grid output upsampled;
+    # the half maps add two crops and two sets of band energies ...
+    nch = 34 if half_maps else 18
+    fixed = 4 * n * 10 + 4 * n * nch / 8 * 2 + 4 * n + (4 * n * (2 + 2 * 16 / 8) if half_maps else 0)
     # ... plus the activations of the largest tile (about 4 live tensors of `width` channels).
     t = [min(tile, math.ceil(s / 2)) + 2 * radius for s in shape]
     return int(fixed + 4 * 4 * width * math.prod(t) + 64 * 2**20)
@@ -258,6 +263,7 @@ def predict(
     tile_size: int | None = None,
     progress: Callable[[float], None] | None = None,
     precision: str = "float32",
+    halves_w: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Local resolution (Å) at every mask voxel of a map on the model's working grid.
 
@@ -271,6 +277,8 @@ def predict(
         on it beyond float rounding.
     progress : optional callback receiving the fraction done.
     precision : arithmetic of the learned convolutions (:data:`PRECISIONS`).
+    halves_w : the two masked half maps on the same grid: required by (and only read by) a model
+        whose front end uses them (``model.features.half_maps``).
 
     Returns
     -------
@@ -285,6 +293,13 @@ def predict(
             f"the map is {data_w.shape} voxels at {model.spec.voxel_size_A:g} A/voxel; the network needs "
             f"at least {MIN_BOX_VOX} voxels along each axis"
         )
+    if model.features.half_maps:
+        if halves_w is None:
+            raise InputError(f"model {model.model_id} reads the two half maps: give them (--half-maps)")
+        if any(np.shape(h) != data_w.shape for h in halves_w):
+            raise InputError(f"the half maps {[np.shape(h) for h in halves_w]} and the map {data_w.shape} differ in shape")
+    elif halves_w is not None:
+        raise InputError(f"model {model.model_id} does not read half maps")
     dev = resolve_device(device)
     check_precision(precision)
     bb = mask_bbox(mask_w, CROP_MARGIN_VOX)
@@ -296,7 +311,11 @@ def predict(
     crop = np.pad(crop, pads)
     mcrop = np.pad(mcrop, pads)
     net = model.net.to(dev).eval()
-    feats = compute_features(torch.from_numpy(crop).to(dev), torch.from_numpy(mcrop).to(dev), model.features)
+    hcrop = None
+    if model.features.half_maps:
+        hcrop = tuple(torch.from_numpy(np.pad(np.asarray(h, dtype=np.float32)[bb], pads)).to(dev) for h in halves_w)
+    feats = compute_features(torch.from_numpy(crop).to(dev), torch.from_numpy(mcrop).to(dev), model.features, hcrop)
+    del hcrop
     context = feature_context(feats, block_mean(torch.from_numpy(mcrop).to(dev).float()) >= 0.5, model.features)
     half = _run_tiled(net, feats, int(tile_size or DEFAULT_TILE), progress, precision, context)
     full = F.interpolate(half[None, None], scale_factor=2, mode="trilinear", align_corners=False)[0, 0]

@@ -37,7 +37,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -149,13 +149,20 @@ def _grid_text(v: Volume) -> str:
     return f"{x}x{y}x{z} voxels (x,y,z) of {v.voxel_size_A:.4g} A, origin ({ox:.4g}, {oy:.4g}, {oz:.4g}) A"
 
 
-def check_same_grid(vol: Volume, mask: Volume, vol_name: str = "map", mask_name: str = "mask") -> None:
-    """Refuse (InputError naming both grids) unless ``mask`` is on the grid of ``vol``."""
+def check_same_grid(vol: Volume, mask: Volume, vol_name: str = "map", mask_name: str = "mask",
+                    what: str = "mask") -> None:
+    """Refuse (InputError naming both grids) unless ``mask`` (a ``what``: mask or half map) is on
+    the grid of ``vol``."""
     same = vol.shape == mask.shape and math.isclose(vol.voxel_size_A, mask.voxel_size_A, rel_tol=GRID_RTOL)
     if same:
         tol = ORIGIN_TOL_VOX * vol.voxel_size_A
         same = all(abs(a - b) <= tol for a, b in zip(vol.origin_A, mask.origin_A))
     if not same:
+        if what != "mask":
+            raise InputError(
+                f"{what} {mask_name} is not on the grid of map {vol_name}: map is {_grid_text(vol)}; "
+                f"{what} is {_grid_text(mask)}. The half maps must have the map's grid (box, voxel size and origin)"
+            )
         raise InputError(
             f"mask {mask_name} is not on the grid of map {vol_name}: map is {_grid_text(vol)}; "
             f"mask is {_grid_text(mask)}. Make the mask on the map's grid "
@@ -243,8 +250,11 @@ def _zero_padded(a: np.ndarray, shape) -> np.ndarray:
 
 def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device: str,
                      progress: ProgressFn | None, warnings: list[str], timings: dict,
-                     precision: str = "float32") -> tuple[np.ndarray, float]:
-    """Steps 2-5 on arrays already checked. Returns the input-grid map and the working voxel size."""
+                     precision: str = "float32", halves: tuple[np.ndarray, np.ndarray] | None = None,
+                     ) -> tuple[np.ndarray, float]:
+    """Steps 2-5 on arrays already checked (``halves``: the two half maps' data, on ``vol``'s
+    grid, masked and resampled as the map is). Returns the input-grid map and the working voxel
+    size."""
     from deepres import model as M
 
     def step(name, frac=None):
@@ -281,8 +291,11 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
     n_big = max(np.prod(padded_shape), np.prod(work_shape))
     mem_resample = int(n_big * (2 * 8 + 4 * 4))
     bbox_w = [int(math.ceil((s0.stop - s0.start) * v_in / v_w)) + 2 * M.CROP_MARGIN_VOX for s0 in bounding_box(mask)]
-    mem_net = M.estimate_memory_bytes(tuple(max(M.MIN_BOX_VOX, b) for b in bbox_w), lm.net.activation_channels, lm.net.radius)
+    mem_net = M.estimate_memory_bytes(tuple(max(M.MIN_BOX_VOX, b) for b in bbox_w), lm.net.activation_channels,
+                                      lm.net.radius, half_maps=halves is not None)
     need = mem_resample + mem_net + 12 * int(np.prod(vol.shape))
+    if halves is not None:  # two more masked copies of the map, and their working-grid crops
+        need += 8 * int(np.prod(vol.shape)) + 8 * int(np.prod(work_shape))
     avail = int(available_memory_bytes() * MEMORY_FRACTION)
     if need > avail:
         hint = ("use --range low (1 A working sampling instead of 0.5 A), or " if spec.name == "high" else "")
@@ -312,6 +325,9 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
     m_crop = _zero_padded(masked[sl], padded_shape)
     k_crop = _zero_padded(mask[sl], padded_shape)
     del masked
+    h_crops = None
+    if halves is not None:  # each half masked and normalised as the map is
+        h_crops = [_zero_padded(mask_map(h, mask)[0][sl], padded_shape) for h in halves]
     timings["masking"] = time.perf_counter() - t0
 
     step("resampling to the working grid")
@@ -319,6 +335,10 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
     data_w = fourier_resample(Volume(m_crop, v_in, crop_origin), v_w)
     mask_w = binarise(fourier_resample(Volume(k_crop, v_in, crop_origin), v_w).data, MASK_THRESHOLD)
     del m_crop, k_crop
+    halves_w = None
+    if h_crops is not None:
+        halves_w = tuple(fourier_resample(Volume(h, v_in, crop_origin), v_w).data for h in h_crops)
+        del h_crops
     if not mask_w.any():
         raise InputError(
             f"the mask is empty once resampled to the working sampling ({v_w:g} A/voxel): "
@@ -328,8 +348,9 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
 
     step("running the network", 0.0)
     t0 = time.perf_counter()
-    res_w = M.predict(lm, data_w.data, mask_w, device=device, precision=precision,
+    res_w = M.predict(lm, data_w.data, mask_w, device=device, precision=precision, halves_w=halves_w,
                       progress=(lambda f: step("running the network", f)) if progress else None)
+    del halves_w
     timings["network"] = time.perf_counter() - t0
 
     step("resampling back to the map's grid")
@@ -344,21 +365,52 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
     return out, float(data_w.voxel_size_A)
 
 
-def _load(range_spec: RangeSpec, model) :
+def _load(range_spec: RangeSpec, model, half_maps: bool = False):
     if model is not None:
         if model.spec.name != range_spec.name:
             raise InputError(f"the model given is for the {model.spec.name} range, not {range_spec.name}")
+        if model.features.half_maps and not half_maps:
+            raise InputError(f"the model given ({model.model_id}) reads the two half maps: give them (--half-maps)")
+        if half_maps and not model.features.half_maps:
+            raise InputError(f"the model given ({model.model_id}) does not read half maps: leave out --half-maps")
         return model
     from deepres.model import load_model
 
-    return load_model(range_spec.name)
+    return load_model(range_spec.name, half_maps=half_maps)
+
+
+def check_halves(vol: Volume, halves, names: tuple[str, str] = ("half map 1", "half map 2"),
+                 vol_name: str = "map") -> tuple[np.ndarray, np.ndarray]:
+    """The half maps' data as float32 arrays, checked: two of them, each on ``vol``'s grid (a
+    :class:`Volume`) or of its shape (an array), finite, and not identical."""
+    if len(halves) != 2:
+        raise InputError(f"give two half maps, not {len(halves)}")
+    out = []
+    for h, name in zip(halves, names):
+        if isinstance(h, Volume):
+            check_same_grid(vol, h, vol_name, name, what="half map")
+            arr = h.data
+        else:
+            arr = np.asarray(h)
+            if arr.shape != vol.shape:
+                raise InputError(f"{name} has shape {arr.shape}, the map {vol.shape} (z, y, x)")
+        arr = np.asarray(arr, dtype=np.float32)
+        if not np.isfinite(arr).all():
+            raise InputError(f"{name} contains NaN or infinite values")
+        out.append(arr)
+    if np.array_equal(out[0], out[1]):
+        raise InputError(f"{names[0]} and {names[1]} are identical: give the two independent half maps")
+    return out[0], out[1]
 
 
 def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | RangeSpec = "low",
                     device: str = "auto", model=None, progress: ProgressFn | None = None,
-                    mask_name: str = "mask", vol_name: str = "map", precision: str = "float32") -> LocalResolution:
+                    mask_name: str = "mask", vol_name: str = "map", precision: str = "float32",
+                    half_maps=None, half_names: tuple[str, str] = ("half map 1", "half map 2")) -> LocalResolution:
     """Estimate local resolution of a :class:`Volume` (see :func:`estimate`).
 
+    ``half_maps`` (two Volumes on ``vol``'s grid, or two arrays of its shape) selects the model
+    that also reads the half maps.
     ``mask_vol`` is a Volume (its grid is checked against ``vol``) or an array of ``vol``'s shape.
     ``model`` is a :class:`deepres.model.LoadedModel` (default: the shipped model of the range).
     ``precision`` is the arithmetic of the learned convolutions (:data:`deepres.model.PRECISIONS`).
@@ -397,6 +449,7 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
             f"voxel size {v_in:.4g} A limits the estimate to >= {floor:.2f} A, near the top of the high range; "
             "--range low is probably the right choice"
         )
+    halves = check_halves(vol, half_maps, half_names, vol_name) if half_maps is not None else None
     mask = binary_mask(mask_arr, mask_name, warnings)
     if mask.all():
         warnings.append(
@@ -404,7 +457,7 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
             "and the estimate includes solvent; a mask around the molecule gives better results"
         )
     t0 = time.perf_counter()
-    lm = _load(spec, model)
+    lm = _load(spec, model, halves is not None)
     timings["load_model"] = time.perf_counter() - t0
     from deepres.model import MODEL_WARNINGS
 
@@ -414,7 +467,7 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
 
     dev = str(resolve_device(device))
     out, v_w = _estimate_volume(Volume(data, v_in, vol.origin_A), mask, spec, lm, dev, progress, warnings, timings,
-                                precision)
+                                precision, halves)
     res_vol = Volume(out, v_in, vol.origin_A, dict(vol.header))
     stats = compute_stats(out, mask)
     if stats.highest_A == stats.lowest_A:
@@ -433,13 +486,14 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
             + (": try --range high" if spec.name == "low" and floor < 2.5 + 1e-6 else "")
         )
     params = {"range": spec.name, "device": str(device), "precision": precision,
-              "mask_threshold_resampled": MASK_THRESHOLD}
+              "mask_threshold_resampled": MASK_THRESHOLD, "half_maps": halves is not None}
     return LocalResolution(res_vol, mask, stats, spec, v_w, lm.model_id, lm.sha256, dev, warnings, params, timings)
 
 
 def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float | None = None,
              range: str | RangeSpec = "low", device: str = "auto", origin_A=(0.0, 0.0, 0.0),
-             model=None, progress: ProgressFn | None = None, precision: str = "float32") -> LocalResolution:
+             model=None, progress: ProgressFn | None = None, precision: str = "float32",
+             half_maps=None) -> LocalResolution:
     """Local resolution of a cryo-EM map.
 
     Parameters
@@ -456,6 +510,10 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
     precision : "float32" (default) or "bfloat16": arithmetic of the network's learned
         convolutions (bfloat16 is faster on CPUs with AMX and on GPUs; see docs/models.md for what
         it costs in accuracy).
+    half_maps : optional pair of half maps (arrays of the map's shape, or Volumes on its grid):
+        the estimate then uses the model that also reads them (``<range>_halves``), which tells
+        signal from noise band by band. ``volume`` stays the map to analyse (e.g. the sharpened
+        full map).
 
     Returns
     -------
@@ -477,7 +535,10 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
         if arr.ndim != 3:
             raise InputError(f"the map must be 3D (z, y, x), got shape {arr.shape}")
         vol = Volume(arr.astype(np.float32), float(voxel_size_A), origin_A)
-    return estimate_volume(vol, mask, range, device, model, progress, precision=precision)
+    if half_maps is not None and not isinstance(volume, Volume):
+        half_maps = [h if isinstance(h, Volume) else Volume(np.asarray(h, dtype=np.float32), vol.voxel_size_A, vol.origin_A)
+                     for h in half_maps]
+    return estimate_volume(vol, mask, range, device, model, progress, precision=precision, half_maps=half_maps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -502,8 +563,10 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
                    output_dir: str | os.PathLike | None = None, range: str = "low", device: str = "auto",
                    voxel_size_A: float | None = None, force: bool = False, report: bool = True,
                    model_path: str | os.PathLike | None = None, model=None,
-                   progress: ProgressFn | None = None, precision: str = "float32") -> tuple[LocalResolution, Path]:
-    """Read map and mask, estimate, and write the output folder (what ``deepres estimate`` does).
+                   progress: ProgressFn | None = None, precision: str = "float32",
+                   half_map_paths: Sequence[str | os.PathLike] | None = None) -> tuple[LocalResolution, Path]:
+    """Read map and mask (and the half maps, when given), estimate, and write the output folder
+    (what ``deepres estimate`` does).
 
     Files written into ``output_dir`` (default ``<VOLUME stem>_deepres`` beside the map), all at
     once (see :mod:`deepres.outputs`): ``resolution.mrc``, ``resolution_chimera.mrc``,
@@ -525,19 +588,25 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
         if not model_path.is_file():
             raise InputError(f"atomic model file {model_path} does not exist: check the --model path")
     outdir = Path(output_dir) if output_dir is not None else default_output_dir(volume_path)
-    inputs = [volume_path, mask_path] + ([model_path] if model_path else [])
+    half_paths = [Path(h) for h in half_map_paths] if half_map_paths else []
+    if half_map_paths is not None and len(half_paths) != 2:
+        raise InputError(f"--half-maps takes two files, got {len(half_paths)}")
+    inputs = [volume_path, mask_path] + half_paths + ([model_path] if model_path else [])
     outdir = check_output_dir(outdir, inputs, force)
 
     if progress:
         progress("reading the map and mask", None)
     vol = read_volume(volume_path, voxel_size_A, what="map")
     mvol = read_volume(mask_path, voxel_size_A, what="mask")
+    hvols = [read_volume(h, voxel_size_A, what="half map") for h in half_paths] or None
     result = estimate_volume(vol, mvol, spec, device, model, progress,
-                             mask_name=str(mask_path), vol_name=str(volume_path), precision=precision)
+                             mask_name=str(mask_path), vol_name=str(volume_path), precision=precision,
+                             half_maps=hvols, half_names=tuple(str(h) for h in half_paths) or ("half map 1", "half map 2"))
     result.parameters.update({
         "volume": str(volume_path), "mask": str(mask_path), "output_dir": str(outdir),
         "voxel_size_A_override": voxel_size_A, "force": bool(force), "report": bool(report),
         "atomic_model": str(model_path) if model_path else None,
+        "half_map_files": [str(h) for h in half_paths] or None,
     })
     if voxel_size_A is not None:
         result.warnings.append(f"voxel size set to {voxel_size_A:g} A by --voxel-size (header ignored)")
@@ -549,6 +618,7 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
         "inputs": {
             "volume": {"path": str(volume_path.resolve()), "sha256": sha256_file(volume_path)},
             "mask": {"path": str(mask_path.resolve()), "sha256": sha256_file(mask_path)},
+            **{f"half_map_{i + 1}": {"path": str(h.resolve()), "sha256": sha256_file(h)} for i, h in enumerate(half_paths)},
         },
         "outputs": ["resolution.mrc", "resolution_chimera.mrc", "histogram.xmd", "summary.json"],
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -72,7 +72,10 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
     # even sizes
     sl = tuple(slice(0, s - (s % 2)) for s in masked.shape)
     masked, mask_b, truth = masked[sl], mask_b[sl], truth[sl]
-    feats = compute_features(torch.from_numpy(masked), torch.from_numpy(mask_b), features).numpy()
+    halves = None
+    if features.half_maps:  # each half masked and normalised as the pipeline does it
+        halves = tuple(torch.from_numpy(mask_map(h.data, mask)[0][sl]) for h in (case.half1, case.half2))
+    feats = compute_features(torch.from_numpy(masked), torch.from_numpy(mask_b), features, halves).numpy()
     lab = block_mean(torch.from_numpy(truth)).numpy()
     wmask = block_mean(torch.from_numpy(mask_b.astype(np.float32))).numpy() >= 0.5
     # crop to at most STORE_EDGE around a random mask voxel
@@ -167,6 +170,7 @@ class TrainConfig:
     width: int = 16  # channels of the learned 3D convolutions
     init: str | None = None  # model file to start from (fine-tuning); None: random initialisation
     context_quantiles: tuple[float, ...] = ()  # whole-map context (FeatureConfig.context_quantiles)
+    half_maps: bool = False  # half-map features (FeatureConfig.half_maps): needs samples made with them
 
 
 def _augment(feats: torch.Tensor, lab: torch.Tensor, w: torch.Tensor, rng: random.Random):
@@ -257,6 +261,27 @@ def validation_scores(p: np.ndarray, t: np.ndarray) -> dict:
     }
 
 
+def init_from(net, start) -> tuple[list[str], list[str], list[str]]:
+    """Copy the weights of ``start`` into ``net`` for fine-tuning, where ``net`` may have more:
+    a context layer (``ctx.*``), or more input channels (the half-map features, appended after the
+    others). What ``start`` lacks starts at zero, so ``net`` begins as exactly the same function.
+
+    Returns (missing keys, unexpected keys, widened keys).
+    """
+    own = net.state_dict()
+    src = dict(start.state_dict())
+    widened = []
+    for k, v in list(src.items()):
+        if k in own and own[k].dim() == v.dim() == 5 and own[k].shape[1] > v.shape[1] \
+                and own[k].shape[0] == v.shape[0] and own[k].shape[2:] == v.shape[2:]:
+            w = torch.zeros_like(own[k])
+            w[:, : v.shape[1]] = v
+            src[k] = w
+            widened.append(k)
+    missing, unexpected = net.load_state_dict(src, strict=False)
+    return list(missing), list(unexpected), widened
+
+
 def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None = None, log=print,
           model_id: str | None = None) -> dict:
     """Train a model on the shards in ``data_dir`` and write it to ``out_path``.
@@ -271,20 +296,26 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     val_s = load_shards(data_dir, "val")
     if not train_s:
         raise RuntimeError(f"no training shards in {data_dir}")
-    net, feats = make_network(spec, FeatureConfig(context_quantiles=tuple(cfg.context_quantiles)), width=cfg.width)
+    net, feats = make_network(spec, FeatureConfig(context_quantiles=tuple(cfg.context_quantiles),
+                                                  half_maps=cfg.half_maps), width=cfg.width)
+    n_stored = train_s[0]["features"].shape[0]
+    if n_stored != feats.n_channels:
+        raise ValueError(f"the samples in {data_dir} have {n_stored} feature channels and this network takes "
+                         f"{feats.n_channels}: use a data folder made with{'' if cfg.half_maps else 'out'} --half-maps")
     init_record = None
     if cfg.init:
         from deepres.model import load_model
 
         start = load_model(spec.name, path=cfg.init)
-        if replace(start.features, context_quantiles=()) != replace(feats, context_quantiles=()):
+        if replace(start.features, context_quantiles=(), half_maps=False) != replace(feats, context_quantiles=(),
+                                                                                     half_maps=False):
             raise ValueError(f"{cfg.init} has another front end than this training's")
-        # a start without context: its weights, and the new context weights stay at zero
-        missing, unexpected = net.load_state_dict(start.net.state_dict(), strict=False)
+        missing, unexpected, widened = init_from(net, start.net)
         if unexpected or any(not k.startswith("ctx.") for k in missing):
             raise ValueError(f"{cfg.init} does not fit this network: missing {missing}, unexpected {unexpected}")
         log(f"starting from {cfg.init} ({start.model_id}, sha256 {start.sha256[:12]})"
-            + (f"; new context weights {missing} start at zero" if missing else ""))
+            + (f"; new context weights {missing} start at zero" if missing else "")
+            + (f"; new input channels of {widened} start at zero" if widened else ""))
         init_record = {"model_id": start.model_id, "sha256": start.sha256, "training": start.training}
     R = net.radius
     contexts = [sample_context(s, feats) for s in train_s] if feats.n_context else None
@@ -371,6 +402,10 @@ def add_arguments(p) -> None:
     p.add_argument("--init", default=None, help="model file to start from (fine-tuning with a new schedule)")
     p.add_argument("--context-quantiles", type=float, nargs="*", default=[],
                    help="whole-map context: these quantiles over the mask of each band's log-share (e.g. 0.1)")
+    p.add_argument("--half-maps", action="store_true",
+                   help="train a model that also reads the two half maps (its samples need their own --data-dir)")
+    p.add_argument("--data-seed", type=int, default=None,
+                   help="seed of the simulated samples (default: --seed); keep it to reuse a data folder")
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
     p.add_argument("--workers", type=int, default=2, help="processes for simulation")
     p.add_argument("--threads", type=int, default=2, help="torch threads for training")
@@ -379,12 +414,14 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     """Run ``deepres train``: simulate (or reuse) the samples, then fit and write the model."""
-    generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=args.seed, workers=args.workers)
+    data_seed = args.seed if args.data_seed is None else args.data_seed
+    generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=data_seed,
+                     workers=args.workers, features=FeatureConfig(half_maps=args.half_maps))
     if args.generate_only:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,
                       lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init,
-                      context_quantiles=tuple(args.context_quantiles))
+                      context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id)
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

@@ -4,7 +4,7 @@
 # fine-tuning v4 with the whole-map context, quantiles 0.1 and 0.5 of each band, seed 2). SHIP
 # (default v5) is the stage copied into the package. V2=1 also remakes the earlier v1 -> v2 stages.
 # Then the half-map models (<range>_halves.pt): the same simulated maps (data seed 0) with the
-# half-map features, 1600 steps fine-tuning v5 with 16 more input channels (starting at zero), seed 3.
+# half-map features, 2400 steps fine-tuning v5 with 16 more input channels (starting at zero), seed 3.
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
 # (simulated samples are cached in data_cache/<range>; each stage resumes from its .ckpt file).
 set -euo pipefail
@@ -30,7 +30,7 @@ for r in ${RANGES:-low high}; do
     cp "runs/${r}_${SHIP:-v5}.pt" "src/deepres/models/$r.pt"
     halves=(--range "$r" --structures "$STRUCT" --data-dir "data_cache/${r}_halves" --n-train 500 --n-val 48
             --batch 4 --crop 24 --workers 2 --threads "$THREADS" --half-maps --data-seed 0)
-    .venv/bin/deepres train "${halves[@]}" --width 24 --output "runs/${r}_halves_v1.pt" --steps 1600 --lr 1e-3 --seed 3 \
+    .venv/bin/deepres train "${halves[@]}" --width 24 --output "runs/${r}_halves_v1.pt" --steps 2400 --lr 1e-3 --seed 3 \
         --init "runs/${r}_v5.pt" --context-quantiles 0.1 0.5 --model-id "deepres-$r-halves-v1" 2>&1 | tee "runs/train_${r}_halves_v1.log"
     cp "runs/${r}_halves_v1.pt" "src/deepres/models/${r}_halves.pt"
 done

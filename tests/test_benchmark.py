@@ -133,9 +133,8 @@ def test_heldout_list_is_disjoint_from_training_if_known():
 # ---------------------------------------------------------------------------- harness
 
 
-def _fake_case(case: B.Case):
+def _fake_case(case: B.Case, shape=(20, 20, 20)):
     """A cheap stand-in for simulate_case: a smooth blob, a truth gradient, a mask."""
-    shape = (20, 20, 20)
     rng = np.random.default_rng(case.seed)
     t, m = _truth(shape, case.seed)
     mp = rng.normal(size=shape).astype(np.float32)
@@ -372,3 +371,30 @@ def test_benchmark_reports_the_cases_whose_labels_the_data_support():
     assert sup["case_ids"] == ["c0", "c2"] and sup["truth"]["n_cases"] == 2
     md = B.to_markdown({"date": "d", "estimator": {"name": "truth"}, "relion": {}, "machine": {}, "ranges": {"low": res}})
     assert "Only the 2 of 3 cases whose best labels the data support" in md
+
+
+def test_deepres_estimator_with_half_maps_passes_them(tmp_path, monkeypatch):
+    """``--half-maps``: the estimator needs the halves, hands them to deepres.estimate (which then
+    takes the half-map model), and is skipped where a case has none."""
+    import deepres
+
+    seen = []
+    real_estimate = deepres.estimate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("half_maps"))
+        return real_estimate(*args, **kwargs)
+
+    monkeypatch.setattr(deepres, "estimate", spy)
+    est = B.DeepResEstimator(device="cpu", untrained=True, half_maps=True)
+    assert est.needs_halves and est.describe()["half_maps"] is True
+    cases = [B.Case("h", "low", "s", 0, 1.0)]
+    big = lambda c: _fake_case(c, shape=(26, 26, 26))  # noqa: E731 - the network needs >= 20 voxels
+    res = B.run_cases(cases, [est], simulate_fn=big, workdir=tmp_path / "a")
+    entry = res["cases"][0]["estimators"][est.name]
+    assert "error" not in entry and entry["coverage"] == 1.0
+    assert len(seen) == 1 and seen[0] is not None and len(seen[0]) == 2
+    no_halves = lambda c: SimpleNamespace(**{**vars(big(c)), "half1": None, "half2": None})  # noqa: E731
+    res = B.run_cases(cases, [est], simulate_fn=no_halves, workdir=tmp_path / "b")
+    assert len(seen) == 1  # not run without half maps
+    assert est.name not in res["cases"][0]["estimators"]

@@ -23,17 +23,19 @@ torch.set_num_threads(1)
 STRUCT_DIR = os.path.join(os.path.dirname(__file__), "data")  # a held-out bm5 structure (PDB 1A2K chain, CC0)
 
 
+@pytest.mark.parametrize("half_maps", [False, True])
 @pytest.mark.parametrize("rng_name", ["low", "high"])
-def test_shipped_model_loads_safely_with_its_checksum(rng_name):
-    path = model_path(rng_name)
+def test_shipped_model_loads_safely_with_its_checksum(rng_name, half_maps):
+    path = model_path(rng_name, half_maps)
     assert os.path.isfile(path), f"shipped model {path} missing"
     # weights_only loading must work on the raw file (no pickled code inside)
     payload = torch.load(path, map_location="cpu", weights_only=True)
     assert payload["format"] == FORMAT and payload["range"] == rng_name
-    lm = load_model(rng_name)
+    lm = load_model(rng_name, half_maps=half_maps)
     with open(path, "rb") as fh:
         assert lm.sha256 == hashlib.sha256(fh.read()).hexdigest()
-    assert lm.model_id.startswith(f"deepres-{rng_name}-")
+    assert lm.model_id.startswith(f"deepres-{rng_name}-{'halves-' if half_maps else ''}")
+    assert lm.features.half_maps is half_maps
     assert 1e4 < lm.n_parameters < 2e6  # a few MB at most
     assert os.path.getsize(path) < 8 * 2**20
     assert lm.training.get("history"), "the model carries its training record"

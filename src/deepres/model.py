@@ -39,7 +39,14 @@ MODEL_WARNINGS = {
         "the high-range model deepres-high-v5 is experimental: on held-out simulated maps its mean "
         "error (0.44 A) is only a little better than a constant at the true median (0.49 A) and its per-case "
         "correlation with the truth is 0.64 (see README, 'Models and accuracy'); "
-        "prefer --range low unless the map is clearly better than ~3 A"
+        "give the half maps (--half-maps) if you have them (0.39 A), and prefer --range low unless the map "
+        "is clearly better than ~3 A"
+    ),
+    "deepres-high-halves-v1": (
+        "the high-range half-map model deepres-high-halves-v1 is experimental: on held-out simulated maps "
+        "its mean error is 0.39 A (a constant at the true median: 0.49 A) and its per-case correlation with "
+        "the truth 0.70 (see README, 'Models and accuracy'); prefer --range low unless the map is clearly "
+        "better than ~3 A"
     ),
 }
 

@@ -137,3 +137,22 @@ def test_cli_half_maps(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("deepres: error:") and err.count("\n") == 1
     assert snapshot(tmp_path) == before
+
+
+def test_a_map_sharpened_apart_from_its_halves_is_flagged():
+    from deepres.pipeline import spectral_tilt
+    from deepres.simulate.noise import apply_bfactor
+
+    m, mask, h1, h2 = _halves(shape=(40, 40, 40), resolution_A=3.0)
+    mean = 0.5 * (h1 + h2)
+    assert spectral_tilt(m, mean, mask) == pytest.approx(1.0, abs=1e-3)
+    assert spectral_tilt(m * 7.0 + 2.0, mean, mask) == pytest.approx(1.0, abs=1e-3)  # scale, offset: no tilt
+    sharp = apply_bfactor(m, 1.0, -50.0)
+    assert spectral_tilt(sharp, mean, mask) > 3.0
+    assert spectral_tilt(apply_bfactor(m, 1.0, 50.0), mean, mask) < 1 / 3.0
+    lm = untrained("low", half_maps=True)
+    plain = deepres.estimate(m, mask, 1.0, device="cpu", model=lm, half_maps=(h1, h2))
+    assert not any("sharpened" in w for w in plain.warnings)
+    res = deepres.estimate(sharp, mask, 1.0, device="cpu", model=lm, half_maps=(h1, h2))
+    assert any("looks sharpened" in w for w in res.warnings)
+    assert res.parameters["map_vs_halves_spectral_tilt"] > 3.0

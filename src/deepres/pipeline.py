@@ -403,6 +403,33 @@ def check_halves(vol: Volume, halves, names: tuple[str, str] = ("half map 1", "h
     return out[0], out[1]
 
 
+#: Warn when the map's power, relative to the mean of its half maps, rises or falls by more than
+#: this factor from 0.05-0.12 to 0.25-0.40 cycles/voxel (the map was sharpened or filtered).
+SHARPENING_WARN_FACTOR = 2.0
+
+
+def spectral_tilt(data: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
+    """How much more high-frequency power ``data`` has than ``reference``, relative to their low
+    frequencies: the power ratio data/reference in 0.25-0.40 cycles/voxel over the same ratio in
+    0.05-0.12 (1: same shape of spectrum; > 1: ``data`` is sharper; < 1: blurrier). Both are
+    normalised and masked as the pipeline does it (:func:`deepres.mask.mask_map`)."""
+    import scipy.fft as sfft
+
+    from deepres.filters import radial_frequency
+
+    a, _ = mask_map(data, mask)
+    b, _ = mask_map(reference, mask)
+    k = radial_frequency(a.shape)
+    pa = np.abs(sfft.rfftn(a)) ** 2
+    pb = np.abs(sfft.rfftn(b)) ** 2
+    lo, hi = (k >= 0.05) & (k < 0.12), (k >= 0.25) & (k < 0.40)
+    if not lo.any() or not hi.any():
+        return 1.0
+    r_lo = pa[lo].sum() / max(pb[lo].sum(), 1e-30)
+    r_hi = pa[hi].sum() / max(pb[hi].sum(), 1e-30)
+    return float(r_hi / max(r_lo, 1e-30))
+
+
 def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | RangeSpec = "low",
                     device: str = "auto", model=None, progress: ProgressFn | None = None,
                     mask_name: str = "mask", vol_name: str = "map", precision: str = "float32",
@@ -450,7 +477,18 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
             "--range low is probably the right choice"
         )
     halves = check_halves(vol, half_maps, half_names, vol_name) if half_maps is not None else None
+    tilt = None
     mask = binary_mask(mask_arr, mask_name, warnings)
+    if halves is not None and mask.any():
+        tilt = spectral_tilt(data, 0.5 * (halves[0] + halves[1]), mask)
+        if not (1.0 / SHARPENING_WARN_FACTOR <= tilt <= SHARPENING_WARN_FACTOR):
+            warnings.append(
+                f"the map has {tilt:.3g}x the high-frequency power of the mean of the half maps (relative to low "
+                f"frequencies): it looks {'sharpened' if tilt > 1 else 'low-pass filtered or blurred'}; the half-map "
+                "models were trained on maps equal to the mean of their halves and judge sharpened maps better "
+                "resolved than they are (README, 'Limits'): for the number the convention defines, give the "
+                "unsharpened mean of the half maps as the map"
+            )
     if mask.all():
         warnings.append(
             f"mask {mask_name} covers the whole box: the map's background level is taken from the whole box "
@@ -486,7 +524,8 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
             + (": try --range high" if spec.name == "low" and floor < 2.5 + 1e-6 else "")
         )
     params = {"range": spec.name, "device": str(device), "precision": precision,
-              "mask_threshold_resampled": MASK_THRESHOLD, "half_maps": halves is not None}
+              "mask_threshold_resampled": MASK_THRESHOLD, "half_maps": halves is not None,
+              "map_vs_halves_spectral_tilt": tilt}
     return LocalResolution(res_vol, mask, stats, spec, v_w, lm.model_id, lm.sha256, dev, warnings, params, timings)
 
 

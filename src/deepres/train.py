@@ -59,14 +59,28 @@ def split_structures(structure_dir: str, n_val: int = 24, seed: int = 7) -> tupl
     return train, val
 
 
-def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: FeatureConfig) -> dict:
-    """Simulate one map at the working sampling and turn it into a training sample."""
+#: ``--post-sharpen P``: with probability P, the map (signal and noise, not the half maps) gets a
+#: global B drawn uniformly from this range (Å²), as a map sharpened or blurred after reconstruction.
+POST_B_RANGE_A2 = (-60.0, 40.0)
+
+
+def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: FeatureConfig,
+                post_sharpen: float = 0.0) -> dict:
+    """Simulate one map at the working sampling and turn it into a training sample
+    (``post_sharpen``: probability of a post-hoc global B on the map, :data:`POST_B_RANGE_A2`)."""
     from deepres.simulate import simulate_case  # lazy: gemmi only when training
+    from deepres.simulate.noise import apply_bfactor
 
     torch.set_num_threads(1)
     case = simulate_case(structure_path, spec, spec.voxel_size_A, seed, max_box=96)
     mask = case.mask.data > 0.5
-    masked, _ = mask_map(case.map.data, mask)
+    map_data, post_b = case.map.data, None
+    if post_sharpen > 0:
+        r = np.random.default_rng([int(seed), 77])
+        if r.random() < post_sharpen:
+            post_b = float(r.uniform(*POST_B_RANGE_A2))
+            map_data = apply_bfactor(map_data, spec.voxel_size_A, post_b)
+    masked, _ = mask_map(map_data, mask)
     mask_b = binarise(mask.astype(np.float32))
     truth = case.truth.data.astype(np.float32)
     # even sizes
@@ -94,14 +108,14 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
         "weight": wmask[slc],
         "structure": os.path.basename(structure_path),
         "seed": seed,
-        "params": json.dumps(case.params, default=str),
+        "params": json.dumps({**case.params, "post_b_A2": post_b}, default=str),
     }
 
 
 def _sample_job(args):
-    path, spec_name, seed, feat_dict = args
+    path, spec_name, seed, feat_dict, post_sharpen = args
     try:
-        return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict))
+        return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict), post_sharpen)
     except Exception as exc:  # noqa: BLE001 - a failed simulation is skipped, and logged
         return {"error": f"{os.path.basename(path)} seed {seed}: {exc!r}"}
 
@@ -116,6 +130,7 @@ def generate_dataset(
     workers: int = 2,
     shard_size: int = 100,
     features: FeatureConfig | None = None,
+    post_sharpen: float = 0.0,
 ) -> None:
     """Simulate ``n_train`` + ``n_val`` samples into shards ``{train,val}_NNN.pt`` of ``out_dir``.
 
@@ -135,7 +150,8 @@ def generate_dataset(
             jobs = []
             for i in ids:
                 s = seed * 1_000_003 + off + i
-                jobs.append((paths[random.Random(s).randrange(len(paths))], spec.name, s, features.to_dict()))
+                jobs.append((paths[random.Random(s).randrange(len(paths))], spec.name, s, features.to_dict(),
+                             post_sharpen))
             t0 = time.time()
             with get_context("spawn").Pool(workers) as pool:
                 results = pool.map(_sample_job, jobs, chunksize=1)
@@ -404,6 +420,9 @@ def add_arguments(p) -> None:
                    help="whole-map context: these quantiles over the mask of each band's log-share (e.g. 0.1)")
     p.add_argument("--half-maps", action="store_true",
                    help="train a model that also reads the two half maps (its samples need their own --data-dir)")
+    p.add_argument("--post-sharpen", type=float, default=0.0, metavar="P",
+                   help="when simulating: with probability P sharpen or blur the map after the noise "
+                        f"(global B uniform in {POST_B_RANGE_A2} A^2; the half maps stay raw)")
     p.add_argument("--data-seed", type=int, default=None,
                    help="seed of the simulated samples (default: --seed); keep it to reuse a data folder")
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
@@ -416,7 +435,8 @@ def run(args) -> int:
     """Run ``deepres train``: simulate (or reuse) the samples, then fit and write the model."""
     data_seed = args.seed if args.data_seed is None else args.data_seed
     generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=data_seed,
-                     workers=args.workers, features=FeatureConfig(half_maps=args.half_maps))
+                     workers=args.workers, features=FeatureConfig(half_maps=args.half_maps),
+                     post_sharpen=args.post_sharpen)
     if args.generate_only:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,

@@ -3,6 +3,7 @@ structures, and a run is deterministic given its seed and resumable."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -140,3 +141,21 @@ def test_fine_tuning_into_a_context_network_starts_from_the_old_function(tmp_pat
     assert ln.net.config.context_channels == 32 and lo.net.config.context_channels == 0
     ref = validate(lo.net, [sample], lo.net.radius)
     assert rec["history"][-1]["mae_A"] == pytest.approx(ref["mae_A"], abs=1e-6)
+
+
+def test_post_sharpening_changes_the_map_not_the_halves_or_labels():
+    """``--post-sharpen``: the map's features change (its band shares), the half-map correlation
+    inputs are computed from the raw halves, the labels stay."""
+    path, spec = str(DATA / "1BVN_l_u.pdb.gz"), get_range("low")
+    cfg = FeatureConfig(half_maps=True)
+    plain = make_sample(path, spec, seed=7, features=cfg)
+    sharp = make_sample(path, spec, seed=7, features=cfg, post_sharpen=1.0)
+    b = json.loads(sharp["params"])["post_b_A2"]
+    assert json.loads(plain["params"])["post_b_A2"] is None and -60.0 <= b <= -20.0  # seed 7 draws -41 A^2
+    np.testing.assert_array_equal(plain["label"], sharp["label"])
+    w = plain["weight"]
+    diff = np.abs(plain["features"][:16].astype(np.float32) - sharp["features"][:16].astype(np.float32))[:, w]
+    assert diff.mean() > 0.05
+    # the half maps' channels: unchanged up to the map's stored float16 rounding
+    np.testing.assert_allclose(plain["features"][18:].astype(np.float32), sharp["features"][18:].astype(np.float32),
+                               atol=2e-3)

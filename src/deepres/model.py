@@ -261,6 +261,14 @@ def _run_tiled(net: DeepResNet, feats: torch.Tensor, tile: int, progress: Callab
     return out
 
 
+def check_half_maps(model: LoadedModel, given: bool) -> None:
+    """InputError unless half maps are ``given`` exactly when ``model`` reads them."""
+    if model.features.half_maps and not given:
+        raise InputError(f"the model {model.model_id} reads the two half maps: give them (--half-maps)")
+    if given and not model.features.half_maps:
+        raise InputError(f"the model {model.model_id} does not read half maps: leave out --half-maps")
+
+
 @torch.no_grad()
 def predict(
     model: LoadedModel,
@@ -300,13 +308,9 @@ def predict(
             f"the map is {data_w.shape} voxels at {model.spec.voxel_size_A:g} A/voxel; the network needs "
             f"at least {MIN_BOX_VOX} voxels along each axis"
         )
-    if model.features.half_maps:
-        if halves_w is None:
-            raise InputError(f"model {model.model_id} reads the two half maps: give them (--half-maps)")
-        if any(np.shape(h) != data_w.shape for h in halves_w):
-            raise InputError(f"the half maps {[np.shape(h) for h in halves_w]} and the map {data_w.shape} differ in shape")
-    elif halves_w is not None:
-        raise InputError(f"model {model.model_id} does not read half maps")
+    check_half_maps(model, halves_w is not None)
+    if halves_w is not None and any(np.shape(h) != data_w.shape for h in halves_w):
+        raise InputError(f"the half maps {[np.shape(h) for h in halves_w]} and the map {data_w.shape} differ in shape")
     dev = resolve_device(device)
     check_precision(precision)
     bb = mask_bbox(mask_w, CROP_MARGIN_VOX)

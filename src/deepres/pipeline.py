@@ -369,10 +369,9 @@ def _load(range_spec: RangeSpec, model, half_maps: bool = False):
     if model is not None:
         if model.spec.name != range_spec.name:
             raise InputError(f"the model given is for the {model.spec.name} range, not {range_spec.name}")
-        if model.features.half_maps and not half_maps:
-            raise InputError(f"the model given ({model.model_id}) reads the two half maps: give them (--half-maps)")
-        if half_maps and not model.features.half_maps:
-            raise InputError(f"the model given ({model.model_id}) does not read half maps: leave out --half-maps")
+        from deepres.model import check_half_maps
+
+        check_half_maps(model, half_maps)  # before any heavy work (predict checks it again)
         return model
     from deepres.model import load_model
 

@@ -158,16 +158,12 @@ def check_same_grid(vol: Volume, mask: Volume, vol_name: str = "map", mask_name:
         tol = ORIGIN_TOL_VOX * vol.voxel_size_A
         same = all(abs(a - b) <= tol for a, b in zip(vol.origin_A, mask.origin_A))
     if not same:
-        if what != "mask":
-            raise InputError(
-                f"{what} {mask_name} is not on the grid of map {vol_name}: map is {_grid_text(vol)}; "
-                f"{what} is {_grid_text(mask)}. The half maps must have the map's grid (box, voxel size and origin)"
-            )
+        hint = ("Make the mask on the map's grid (e.g. threshold a low-passed copy of the map, or resample "
+                "the mask onto the map in ChimeraX: 'volume resample #2 onGrid #1')" if what == "mask"
+                else "The half maps must have the map's grid (box, voxel size and origin)")
         raise InputError(
-            f"mask {mask_name} is not on the grid of map {vol_name}: map is {_grid_text(vol)}; "
-            f"mask is {_grid_text(mask)}. Make the mask on the map's grid "
-            "(e.g. threshold a low-passed copy of the map, or resample the mask onto the map in ChimeraX: "
-            "'volume resample #2 onGrid #1')"
+            f"{what} {mask_name} is not on the grid of map {vol_name}: map is {_grid_text(vol)}; "
+            f"{what} is {_grid_text(mask)}. {hint}"
         )
 
 

@@ -139,20 +139,31 @@ def test_cli_half_maps(tmp_path, monkeypatch, capsys):
     assert snapshot(tmp_path) == before
 
 
-def test_a_map_sharpened_apart_from_its_halves_is_flagged():
-    from deepres.pipeline import spectral_tilt
+def test_with_half_maps_sharpening_the_map_changes_nothing():
+    """The estimate reads the mean of the halves, so a map sharpened or blurred after reconstruction
+    gives the same answer as the plain map; its spectral tilt is measured and recorded, and a map
+    that does not belong to the halves is flagged."""
+    from deepres.pipeline import compare_to_halves
     from deepres.simulate.noise import apply_bfactor
 
     m, mask, h1, h2 = _halves(shape=(40, 40, 40), resolution_A=3.0)
     mean = 0.5 * (h1 + h2)
-    assert spectral_tilt(m, mean, mask) == pytest.approx(1.0, abs=1e-3)
-    assert spectral_tilt(m * 7.0 + 2.0, mean, mask) == pytest.approx(1.0, abs=1e-3)  # scale, offset: no tilt
-    sharp = apply_bfactor(m, 1.0, -50.0)
-    assert spectral_tilt(sharp, mean, mask) > 3.0
-    assert spectral_tilt(apply_bfactor(m, 1.0, 50.0), mean, mask) < 1 / 3.0
+    tilt, corr = compare_to_halves(m, mean, mask)
+    assert tilt == pytest.approx(1.0, abs=1e-3) and corr == pytest.approx(1.0, abs=1e-3)
+    tilt, corr = compare_to_halves(m * 7.0 + 2.0, mean, mask)  # scale, offset: no tilt
+    assert tilt == pytest.approx(1.0, abs=1e-3) and corr == pytest.approx(1.0, abs=1e-3)
+    sharp = apply_bfactor(m, 1.0, -20.0)
+    tilt, corr = compare_to_halves(sharp, mean, mask)
+    assert tilt > 1.8 and corr > 0.99
+    assert compare_to_halves(apply_bfactor(m, 1.0, 50.0), mean, mask)[0] < 1 / 3.0
     lm = untrained("low", half_maps=True)
     plain = deepres.estimate(m, mask, 1.0, device="cpu", model=lm, half_maps=(h1, h2))
-    assert not any("sharpened" in w for w in plain.warnings)
     res = deepres.estimate(sharp, mask, 1.0, device="cpu", model=lm, half_maps=(h1, h2))
-    assert any("looks sharpened" in w for w in res.warnings)
-    assert res.parameters["map_vs_halves_spectral_tilt"] > 3.0
+    np.testing.assert_array_equal(res.resolution.data, plain.resolution.data)
+    assert res.parameters["estimated_from"] == "mean of the half maps"
+    assert res.parameters["map_vs_halves_spectral_tilt"] > 1.8
+    assert not any("belong" in w for w in plain.warnings + res.warnings)
+    other, _, _, _ = _halves(seed=5, shape=(40, 40, 40), resolution_A=3.0)  # another map, these halves
+    wrong = deepres.estimate(other, mask, 1.0, device="cpu", model=lm, half_maps=(h1, h2))
+    assert any("belong to this map" in w for w in wrong.warnings)
+    assert wrong.parameters["map_vs_halves_correlation"] < 0.5

@@ -159,3 +159,23 @@ def test_post_sharpening_changes_the_map_not_the_halves_or_labels():
     # the half maps' channels: unchanged up to the map's stored float16 rounding
     np.testing.assert_allclose(plain["features"][18:].astype(np.float32), sharp["features"][18:].astype(np.float32),
                                atol=2e-3)
+
+
+def test_a_single_map_model_trains_on_samples_made_with_half_maps(tmp_path, sample):
+    """Samples made with half maps hold the single-map features first: a single-map run on them
+    keeps those channels and gives the same weights as a run on samples made without halves."""
+    half = make_sample(str(DATA / "1BVN_l_u.pdb.gz"), get_range("low"), seed=5, features=FeatureConfig(half_maps=True))
+    n = FeatureConfig().n_channels
+    assert half["features"].shape[0] == FeatureConfig(half_maps=True).n_channels > n
+    np.testing.assert_array_equal(half["features"][:n], sample["features"])
+    _write_shards(tmp_path / "halves", half)
+    _write_shards(tmp_path / "single", sample)
+    cfg = TrainConfig(range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=3)
+    a, b = str(tmp_path / "a.pt"), str(tmp_path / "b.pt")
+    train(str(tmp_path / "halves"), a, cfg, log=lambda m: None)
+    train(str(tmp_path / "single"), b, cfg, log=lambda m: None)
+    wa, wb = load_model("low", path=a).net.state_dict(), load_model("low", path=b).net.state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    with pytest.raises(ValueError, match="made with --half-maps"):  # and not the other way round
+        train(str(tmp_path / "single"), str(tmp_path / "c.pt"), TrainConfig(range_name="low", steps=1, batch=1,
+              crop=6, threads=1, half_maps=True), log=lambda m: None)

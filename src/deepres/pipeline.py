@@ -398,16 +398,19 @@ def check_halves(vol: Volume, halves, names: tuple[str, str] = ("half map 1", "h
     return out[0], out[1]
 
 
-#: Warn when the map's power, relative to the mean of its half maps, rises or falls by more than
-#: this factor from 0.05-0.12 to 0.25-0.40 cycles/voxel (the map was sharpened or filtered).
-SHARPENING_WARN_FACTOR = 2.0
+#: With half maps, warn when the map's low-resolution content (0.05-0.12 cycles/voxel, inside the
+#: mask) correlates with the mean of the halves less than this: they may not belong together.
+MAP_HALVES_MIN_CORRELATION = 0.5
 
 
-def spectral_tilt(data: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
-    """How much more high-frequency power ``data`` has than ``reference``, relative to their low
-    frequencies: the power ratio data/reference in 0.25-0.40 cycles/voxel over the same ratio in
-    0.05-0.12 (1: same shape of spectrum; > 1: ``data`` is sharper; < 1: blurrier). Both are
-    normalised and masked as the pipeline does it (:func:`deepres.mask.mask_map`)."""
+def compare_to_halves(data: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """How the map ``data`` relates to ``reference`` (the mean of its half maps), both normalised
+    and masked as the pipeline does it (:func:`deepres.mask.mask_map`).
+
+    Returns ``(tilt, correlation)``: ``tilt`` is the power ratio data/reference in 0.25-0.40
+    cycles/voxel over the same ratio in 0.05-0.12 (1: same shape of spectrum; > 1: ``data`` is
+    sharper; < 1: blurrier); ``correlation`` is their Fourier correlation in 0.05-0.12 cycles/voxel
+    (near 1 for a map and its own halves, however it was sharpened)."""
     import scipy.fft as sfft
 
     from deepres.filters import radial_frequency
@@ -415,14 +418,15 @@ def spectral_tilt(data: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> 
     a, _ = mask_map(data, mask)
     b, _ = mask_map(reference, mask)
     k = radial_frequency(a.shape)
-    pa = np.abs(sfft.rfftn(a)) ** 2
-    pb = np.abs(sfft.rfftn(b)) ** 2
+    fa, fb = sfft.rfftn(a), sfft.rfftn(b)
+    pa, pb = np.abs(fa) ** 2, np.abs(fb) ** 2
     lo, hi = (k >= 0.05) & (k < 0.12), (k >= 0.25) & (k < 0.40)
     if not lo.any() or not hi.any():
-        return 1.0
+        return 1.0, 1.0
     r_lo = pa[lo].sum() / max(pb[lo].sum(), 1e-30)
     r_hi = pa[hi].sum() / max(pb[hi].sum(), 1e-30)
-    return float(r_hi / max(r_lo, 1e-30))
+    corr = np.real(fa[lo] * np.conj(fb[lo])).sum() / max(np.sqrt(pa[lo].sum() * pb[lo].sum()), 1e-30)
+    return float(r_hi / max(r_lo, 1e-30)), float(corr)
 
 
 def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | RangeSpec = "low",
@@ -472,18 +476,22 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
             "--range low is probably the right choice"
         )
     halves = check_halves(vol, half_maps, half_names, vol_name) if half_maps is not None else None
-    tilt = None
+    tilt = corr = None
     mask = binary_mask(mask_arr, mask_name, warnings)
-    if halves is not None and mask.any():
-        tilt = spectral_tilt(data, 0.5 * (halves[0] + halves[1]), mask)
-        if not (1.0 / SHARPENING_WARN_FACTOR <= tilt <= SHARPENING_WARN_FACTOR):
-            warnings.append(
-                f"the map has {tilt:.3g}x the high-frequency power of the mean of the half maps (relative to low "
-                f"frequencies): it looks {'sharpened' if tilt > 1 else 'low-pass filtered or blurred'}; the half-map "
-                "models were trained on maps equal to the mean of their halves and judge sharpened maps better "
-                "resolved than they are (README, 'Limits'): for the number the convention defines, give the "
-                "unsharpened mean of the half maps as the map"
-            )
+    if halves is not None:
+        # The estimate reads the mean of the half maps, not the map given: a map sharpened, blurred or
+        # filtered after reconstruction would otherwise look better or worse resolved than the
+        # reconstruction is (the half-map models were trained on maps equal to the mean of their halves).
+        mean = (0.5 * (halves[0] + halves[1])).astype(np.float32)
+        if mask.any():
+            tilt, corr = compare_to_halves(data, mean, mask)
+            if corr < MAP_HALVES_MIN_CORRELATION:
+                warnings.append(
+                    f"the map correlates with the mean of the half maps only {corr:.2f} at low resolution "
+                    "(0.05-0.12 cycles/voxel, inside the mask): check that these half maps belong to this map "
+                    "(or the map was filtered or sharpened very strongly); the estimate is made from the half maps"
+                )
+        data = mean
     if mask.all():
         warnings.append(
             f"mask {mask_name} covers the whole box: the map's background level is taken from the whole box "
@@ -520,7 +528,8 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
         )
     params = {"range": spec.name, "device": str(device), "precision": precision,
               "mask_threshold_resampled": MASK_THRESHOLD, "half_maps": halves is not None,
-              "map_vs_halves_spectral_tilt": tilt}
+              "estimated_from": "mean of the half maps" if halves is not None else "map",
+              "map_vs_halves_spectral_tilt": tilt, "map_vs_halves_correlation": corr}
     return LocalResolution(res_vol, mask, stats, spec, v_w, lm.model_id, lm.sha256, dev, warnings, params, timings)
 
 
@@ -546,8 +555,11 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
         it costs in accuracy).
     half_maps : optional pair of half maps (arrays of the map's shape, or Volumes on its grid):
         the estimate then uses the model that also reads them (``<range>_halves``), which tells
-        signal from noise band by band. ``volume`` stays the map to analyse (e.g. the sharpened
-        full map).
+        signal from noise band by band. The network then reads the mean of the half maps, not
+        ``volume``: a map sharpened, blurred or filtered after reconstruction gives the same
+        answer as the raw one. ``volume`` still sets the grid of the result, and is compared with
+        the halves' mean (``parameters['map_vs_halves_spectral_tilt']`` and ``['..._correlation']``;
+        a warning when they do not seem to belong together).
 
     Returns
     -------

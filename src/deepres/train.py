@@ -164,11 +164,20 @@ def generate_dataset(
             print(f"{split} shard {shard}: {len(good)} samples in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
-def load_shards(out_dir: str, split: str) -> list[dict]:
+def load_shards(out_dir: str, split: str, n_channels: int | None = None) -> list[dict]:
+    """The samples of ``split`` in ``out_dir``. With ``n_channels``, samples that store more
+    feature channels (made with ``--half-maps``) keep only their first ``n_channels`` (the
+    single-map features come first), so a single-map model trains on a half-map data folder."""
     samples = []
     for fn in sorted(os.listdir(out_dir)):
         if fn.startswith(split + "_") and fn.endswith(".pt"):
-            samples.extend(torch.load(os.path.join(out_dir, fn), weights_only=False))
+            shard = torch.load(os.path.join(out_dir, fn), weights_only=False)
+            if n_channels is not None:
+                for s in shard:
+                    if s["features"].shape[0] > n_channels:
+                        s["features"] = np.ascontiguousarray(s["features"][:n_channels])
+            samples.extend(shard)
+            del shard
     return samples
 
 
@@ -308,16 +317,18 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    train_s = load_shards(data_dir, "train")
-    val_s = load_shards(data_dir, "val")
-    if not train_s:
-        raise RuntimeError(f"no training shards in {data_dir}")
     net, feats = make_network(spec, FeatureConfig(context_quantiles=tuple(cfg.context_quantiles),
                                                   half_maps=cfg.half_maps), width=cfg.width)
+    # a single-map model can train on samples made with half maps: it keeps their single-map channels
+    keep = None if cfg.half_maps else feats.n_channels
+    train_s = load_shards(data_dir, "train", keep)
+    val_s = load_shards(data_dir, "val", keep)
+    if not train_s:
+        raise RuntimeError(f"no training shards in {data_dir}")
     n_stored = train_s[0]["features"].shape[0]
     if n_stored != feats.n_channels:
         raise ValueError(f"the samples in {data_dir} have {n_stored} feature channels and this network takes "
-                         f"{feats.n_channels}: use a data folder made with{'' if cfg.half_maps else 'out'} --half-maps")
+                         f"{feats.n_channels}" + (": use a data folder made with --half-maps" if cfg.half_maps else ""))
     init_record = None
     if cfg.init:
         from deepres.model import load_model

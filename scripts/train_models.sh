@@ -5,6 +5,9 @@
 # (default v5) is the stage copied into the package. V2=1 also remakes the earlier v1 -> v2 stages.
 # Then the half-map models (<range>_halves.pt): the same simulated maps (data seed 0) with the
 # half-map features, 2400 steps fine-tuning v5 with 16 more input channels (starting at zero), seed 3.
+# Then, for the high range (V6_RANGES), 500 more simulated maps (1000 in all, data seed 0, in
+# data_cache/<range>_halves_1000, which links the first 500) and 2400 steps with seed 5 from v5
+# (single map: deepres-<range>-v6) and from halves-v1 (deepres-<range>-halves-v2).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
 # (simulated samples are cached in data_cache/<range>; each stage resumes from its .ckpt file).
 set -euo pipefail
@@ -33,4 +36,18 @@ for r in ${RANGES:-low high}; do
     .venv/bin/deepres train "${halves[@]}" --width 24 --output "runs/${r}_halves_v1.pt" --steps 2400 --lr 1e-3 --seed 3 \
         --init "runs/${r}_v5.pt" --context-quantiles 0.1 0.5 --model-id "deepres-$r-halves-v1" 2>&1 | tee "runs/train_${r}_halves_v1.log"
     cp "runs/${r}_halves_v1.pt" "src/deepres/models/${r}_halves.pt"
+done
+for r in ${V6_RANGES:-high}; do
+    d="data_cache/${r}_halves_1000"
+    mkdir -p "$d"
+    for f in "data_cache/${r}_halves/val_000.pt" data_cache/"${r}"_halves/train_00[0-4].pt; do
+        ln -sf "$(realpath "$f")" "$d/"
+    done
+    more=(--range "$r" --structures "$STRUCT" --data-dir "$d" --n-train 1000 --n-val 48
+          --batch 4 --crop 24 --workers 2 --threads "$THREADS" --data-seed 0 --width 24 --context-quantiles 0.1 0.5)
+    .venv/bin/deepres train "${more[@]}" --half-maps --generate-only --output "runs/${r}_unused.pt"
+    .venv/bin/deepres train "${more[@]}" --output "runs/${r}_v6.pt" --steps 2400 --lr 1e-3 --seed 5 \
+        --init "runs/${r}_v5.pt" --model-id "deepres-$r-v6" 2>&1 | tee "runs/train_${r}_v6.log"
+    .venv/bin/deepres train "${more[@]}" --half-maps --output "runs/${r}_halves_v2.pt" --steps 2400 --lr 1e-3 --seed 5 \
+        --init "runs/${r}_halves_v1.pt" --model-id "deepres-$r-halves-v2" 2>&1 | tee "runs/train_${r}_halves_v2.log"
 done

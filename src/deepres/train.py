@@ -175,7 +175,7 @@ def load_shards(out_dir: str, split: str, n_channels: int | None = None) -> list
             if n_channels is not None:
                 for s in shard:
                     if s["features"].shape[0] > n_channels:
-                        s["features"] = np.ascontiguousarray(s["features"][:n_channels])
+                        s["features"] = s["features"][:n_channels].copy()  # a copy: frees the rest
             samples.extend(shard)
             del shard
     return samples

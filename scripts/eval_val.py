@@ -31,7 +31,9 @@ if __name__ == "__main__":
     logs = []
     for path in paths:
         lm = load_model(rng, path)
-        p, truth = validation_predictions(lm.net, val, lm.net.radius, lm.features)
+        n = lm.features.n_channels  # a single-map model on half-map samples reads their first channels
+        mine = [{**s, "features": s["features"][:n]} for s in val]
+        p, truth = validation_predictions(lm.net, mine, lm.net.radius, lm.features)
         logs.append(np.log(p))
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")
     if len(paths) > 1:

@@ -138,7 +138,8 @@ def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
                    help="atomic model (PDB/mmCIF) fitted in the map: the report adds per-residue resolution")
     p.add_argument("--half-maps", nargs=2, metavar=("HALF1", "HALF2"),
                    help="the two unfiltered half maps (same grid as VOLUME): use the model that also reads them, "
-                        "which tells signal from noise band by band (VOLUME stays the map that is analysed)")
+                        "which tells signal from noise band by band; it reads their mean, so sharpening VOLUME "
+                        "changes nothing (VOLUME sets the output grid)")
 
 
 def _estimate_files_call(estimate_files, args, progress):

@@ -48,6 +48,8 @@ for r in ${V6_RANGES:-high}; do
     .venv/bin/deepres train "${more[@]}" --half-maps --generate-only --output "runs/${r}_unused.pt"
     .venv/bin/deepres train "${more[@]}" --output "runs/${r}_v6.pt" --steps 2400 --lr 1e-3 --seed 5 \
         --init "runs/${r}_v5.pt" --model-id "deepres-$r-v6" 2>&1 | tee "runs/train_${r}_v6.log"
+    cp "runs/${r}_v6.pt" "src/deepres/models/$r.pt"
     .venv/bin/deepres train "${more[@]}" --half-maps --output "runs/${r}_halves_v2.pt" --steps 2400 --lr 1e-3 --seed 5 \
         --init "runs/${r}_halves_v1.pt" --model-id "deepres-$r-halves-v2" 2>&1 | tee "runs/train_${r}_halves_v2.log"
+    cp "runs/${r}_halves_v2.pt" "src/deepres/models/${r}_halves.pt"
 done

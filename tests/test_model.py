@@ -271,3 +271,14 @@ def test_context_model_file_round_trip_and_tiling(tmp_path):
         lm.net.ctx.weight.zero_()
     c = predict(lm, data, mask)
     assert np.abs(a - c)[mask].mean() > 1e-3  # the context is used
+
+
+@pytest.mark.parametrize("half_maps", [False, True])
+def test_the_shipped_high_models_carry_their_experimental_warning(half_maps):
+    """The high range is below its targets: each shipped high model must have its warning (a new
+    file with a new id and no warning would silently drop it)."""
+    from deepres.model import MODEL_WARNINGS
+
+    lm = load_model("high", half_maps=half_maps)
+    assert "experimental" in MODEL_WARNINGS.get(lm.model_id, "")
+    assert lm.model_id in MODEL_WARNINGS[lm.model_id]

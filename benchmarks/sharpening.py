@@ -3,8 +3,9 @@
 For the first N held-out benchmark cases of a range, estimate the local resolution of the map as
 simulated, then of the same map with a global B-factor applied to signal and noise alike
 (``apply_bfactor``, B = -50 Å² sharpens, +50 Å² blurs), with the single-map model and with the
-half-map model (the half maps stay as simulated, raw). By the resolution convention the truth does
-not change; an aspect estimator's answer does. Writes benchmarks/results/sharpening_<range>.md.
+half-map model (the half maps stay as simulated, raw; since the half-map mode reads the mean of
+the halves, not the map, its answer cannot move). By the resolution convention the truth does not
+change; an aspect estimator's answer does. Writes benchmarks/results/sharpening_<range>.md.
 
     .venv/bin/python benchmarks/sharpening.py --range low --cases 8
 """
@@ -52,7 +53,8 @@ def main() -> None:
              f"Command: `.venv/bin/python benchmarks/sharpening.py --range {a.range} --cases {a.cases}` "
              f"({time.time() - t0:.0f} s, deepres {deepres.__version__}, models {rows[0]['models']}).", "",
              "MAE (Å) inside the mask against the (unchanged) truth; `map`: single-map model, `halves`: "
-             "half-map model with the raw half maps; B applied to the map only (signal and noise).", "",
+             "half-map model with the raw half maps (it reads their mean, not the map); B applied to the map only "
+             "(signal and noise).", "",
              f"| case | noise | SNR | {head} |", "|---|---|---|" + "---|" * len(cols)]
     for r in rows:
         lines.append(f"| {r['case']} | {r['noise']} | {r['snr']:.1f} | " + " | ".join(f"{r[c]:.2f}" for c in cols) + " |")

@@ -177,7 +177,6 @@ def load_shards(out_dir: str, split: str, n_channels: int | None = None) -> list
                     if s["features"].shape[0] > n_channels:
                         s["features"] = s["features"][:n_channels].copy()  # a copy: frees the rest
             samples.extend(shard)
-            del shard
     return samples
 
 

@@ -171,7 +171,7 @@ def test_a_single_map_model_trains_on_samples_made_with_half_maps(tmp_path, samp
     _write_shards(tmp_path / "halves", half)
     _write_shards(tmp_path / "single", sample)
     kept = load_shards(str(tmp_path / "halves"), "train", n)[0]["features"]
-    assert kept.shape[0] == n and kept.flags.owndata  # a copy, so the half-map channels are freed
+    assert kept.shape[0] == n and _is_mapped(kept)  # a view of the file: the half-map channels are never read
     cfg = TrainConfig(range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=3)
     a, b = str(tmp_path / "a.pt"), str(tmp_path / "b.pt")
     train(str(tmp_path / "halves"), a, cfg, log=lambda m: None)
@@ -181,3 +181,67 @@ def test_a_single_map_model_trains_on_samples_made_with_half_maps(tmp_path, samp
     with pytest.raises(ValueError, match="made with --half-maps"):  # and not the other way round
         train(str(tmp_path / "single"), str(tmp_path / "c.pt"), TrainConfig(range_name="low", steps=1, batch=1,
               crop=6, threads=1, half_maps=True), log=lambda m: None)
+
+
+def _is_mapped(a: np.ndarray) -> bool:
+    while a is not None:
+        if isinstance(a, np.memmap):
+            return True
+        a = a.base
+    return False
+
+
+def test_shards_are_read_through_memory_maps_with_the_same_contents(tmp_path, sample):
+    """A shard read the first time is packed beside itself; later reads map the packed files.
+    Both give the samples exactly as stored, and writing into the arrays leaves the files alone."""
+    from deepres.shards import load_shards as load
+
+    other = {**sample, "seed": 99, "label": sample["label"] + 1.0}
+    d = tmp_path / "shards"
+    d.mkdir()
+    torch.save([sample, other], d / "train_000.pt")
+    first = load(str(d), "train")
+    assert (d / "train_000.pt.index.json").exists()
+    again = load(str(d), "train")
+    for got in (first, again):
+        assert [s["seed"] for s in got] == [sample["seed"], 99]
+        for s, ref in zip(got, (sample, other)):
+            for k in ("features", "label", "weight"):
+                assert _is_mapped(s[k]) and s[k].dtype == ref[k].dtype
+                np.testing.assert_array_equal(s[k], ref[k])
+            assert s["params"] == ref["params"] and s["structure"] == ref["structure"]
+    again[0]["label"][...] = -1.0  # copy-on-write: the file keeps its values
+    np.testing.assert_array_equal(load(str(d), "train")[0]["label"], sample["label"])
+
+
+def test_a_changed_shard_is_packed_again(tmp_path, sample):
+    from deepres.shards import load_shards as load
+
+    d = tmp_path / "shards"
+    d.mkdir()
+    torch.save([sample], d / "val_000.pt")
+    assert len(load(str(d), "val")) == 1
+    torch.save([sample, {**sample, "seed": 7}], d / "val_000.pt")  # regenerated: new size and time
+    assert [s["seed"] for s in load(str(d), "val")] == [sample["seed"], 7]
+    torch.save([], d / "val_001.pt")  # an empty shard (every simulation of it failed)
+    assert len(load(str(d), "val")) == 2
+
+
+def test_bfloat16_training_runs_and_saves_a_float32_model(tmp_path, sample):
+    """--precision bfloat16: the steps are autocast, the model file is the usual float32 one and
+    its validation (float32) is finite; two runs give the same weights."""
+    data = tmp_path / "shards"
+    _write_shards(data, sample)
+    cfg = TrainConfig(range_name="low", steps=3, batch=1, crop=6, val_every=3, threads=1, seed=2,
+                      precision="bfloat16")
+    a, b = str(tmp_path / "a.pt"), str(tmp_path / "b.pt")
+    rec = train(str(data), a, cfg, log=lambda m: None)
+    train(str(data), b, cfg, log=lambda m: None)
+    la, lb = load_model("low", path=a), load_model("low", path=b)
+    wa, wb = la.net.state_dict(), lb.net.state_dict()
+    assert all(v.dtype == torch.float32 and v.is_contiguous() for v in wa.values())
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert rec["config"]["precision"] == "bfloat16" and np.isfinite(rec["history"][-1]["mae_A"])
+    with pytest.raises(ValueError, match="precision"):
+        train(str(data), str(tmp_path / "c.pt"), TrainConfig(range_name="low", steps=1, batch=1, crop=6, threads=1,
+                                                               precision="float16"), log=lambda m: None)

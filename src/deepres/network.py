@@ -77,7 +77,7 @@ class DeepResNet(nn.Module):
         for conv, d in zip(self.blocks, self.config.dilations):
             # residual connection on the centre crop (valid convolution shrinks by d each side)
             h = self.act(conv(h)) + h[:, :, d:-d, d:-d, d:-d]
-        z = self.head(h)
+        z = self.head(h).float()  # the mapping to Å in float32, also under bfloat16 autocast
         return torch.exp(self._log_lo + (self._log_hi - self._log_lo) * torch.sigmoid(z))
 
 

@@ -34,6 +34,7 @@ from deepres.features import FeatureConfig, block_mean, compute_features, featur
 from deepres.mask import binarise, mask_map
 from deepres.model import make_network, save_model
 from deepres.ranges import RangeSpec, get_range
+from deepres.shards import load_shards
 from deepres.splits import heldout_structures
 
 #: Edge of the stored feature crops (feature grid voxels = 2 working voxels).
@@ -164,22 +165,6 @@ def generate_dataset(
             print(f"{split} shard {shard}: {len(good)} samples in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
-def load_shards(out_dir: str, split: str, n_channels: int | None = None) -> list[dict]:
-    """The samples of ``split`` in ``out_dir``. With ``n_channels``, samples that store more
-    feature channels (made with ``--half-maps``) keep only their first ``n_channels`` (the
-    single-map features come first), so a single-map model trains on a half-map data folder."""
-    samples = []
-    for fn in sorted(os.listdir(out_dir)):
-        if fn.startswith(split + "_") and fn.endswith(".pt"):
-            shard = torch.load(os.path.join(out_dir, fn), weights_only=False)
-            if n_channels is not None:
-                for s in shard:
-                    if s["features"].shape[0] > n_channels:
-                        s["features"] = s["features"][:n_channels].copy()  # a copy: frees the rest
-            samples.extend(shard)
-    return samples
-
-
 @dataclass
 class TrainConfig:
     range_name: str = "low"
@@ -195,6 +180,10 @@ class TrainConfig:
     init: str | None = None  # model file to start from (fine-tuning); None: random initialisation
     context_quantiles: tuple[float, ...] = ()  # whole-map context (FeatureConfig.context_quantiles)
     half_maps: bool = False  # half-map features (FeatureConfig.half_maps): needs samples made with them
+    # arithmetic of the training steps: "float32", or "bfloat16" (autocast: the convolutions in
+    # bfloat16, the weights, the optimiser and the loss in float32; ~2.5x faster on CPUs with
+    # AVX512-BF16/AMX). Validation always runs in float32, as `deepres estimate` does by default.
+    precision: str = "float32"
 
 
 def _augment(feats: torch.Tensor, lab: torch.Tensor, w: torch.Tensor, rng: random.Random):
@@ -344,6 +333,10 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
             + (f"; new input channels of {widened} start at zero" if widened else ""))
         init_record = {"model_id": start.model_id, "sha256": start.sha256, "training": start.training}
     R = net.radius
+    if cfg.precision not in ("float32", "bfloat16"):
+        raise ValueError(f"unknown training precision {cfg.precision!r}: float32 or bfloat16")
+    # channels-last activations: the CPU convolutions (oneDNN) run ~1.3x faster (the same function)
+    net = net.to(memory_format=torch.channels_last_3d)
     contexts = [sample_context(s, feats) for s in train_s] if feats.n_context else None
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
@@ -364,8 +357,10 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     while step < cfg.steps:
         idxs = [rng.randrange(len(train_s)) for _ in range(cfg.batch)]
         x, y, w, ctx = _crop_batch(train_s, idxs, cfg.crop, R, rng, augment=True, contexts=contexts)
-        pred = net(x, ctx)
-        loss = (torch.abs(pred - y) * w).sum() / torch.clamp(w.sum(), min=1.0)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
+            pred = net(x, ctx)
+        loss = (torch.abs(pred.float() - y) * w).sum() / torch.clamp(w.sum(), min=1.0)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -404,6 +399,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         "init": init_record,
     }
     model_id = model_id or f"deepres-{spec.name}-v1"
+    net = net.to(memory_format=torch.contiguous_format)
     save_model(out_path, spec, net, feats, {k: v for k, v in record.items() if k != "train_structures"}, model_id)
     with open(out_path + ".train.json", "w") as fh:
         json.dump(record, fh, indent=1)
@@ -438,6 +434,10 @@ def add_arguments(p) -> None:
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
     p.add_argument("--workers", type=int, default=2, help="processes for simulation")
     p.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                   help="arithmetic of the training steps: bfloat16 autocasts the convolutions (~2.5x faster "
+                        "on CPUs with AVX512-BF16/AMX; weights, optimiser and loss stay float32; validation "
+                        "runs in float32)")
     p.add_argument("--generate-only", action="store_true", help="only simulate the samples")
 
 
@@ -451,7 +451,8 @@ def run(args) -> int:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,
                       lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init,
-                      context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps)
+                      context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps,
+                      precision=args.precision)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id)
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

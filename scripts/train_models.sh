@@ -8,6 +8,11 @@
 # Then, for the high range (V6_RANGES), 500 more simulated maps (1000 in all, data seed 0, in
 # data_cache/<range>_halves_1000, which links the first 500) and 2400 steps with seed 5 from v5
 # (single map: deepres-<range>-v6) and from halves-v1 (deepres-<range>-halves-v2).
+# Last, the 2000-map stage (STAGE2000_RANGES, default both): 2000 simulated maps per range with the
+# half maps (data seed 0, data_cache/<range>_halves_2000, read through memory maps so both runs share
+# them), 6000 steps in bfloat16 autocast (validation in float32), peak lr 1e-3: low v5 -> deepres-low-v6
+# and low halves-v1 -> deepres-low-halves-v2 (seed 6); high v6 -> deepres-high-v7 and high halves-v2
+# -> deepres-high-halves-v3 (seed 7). The two runs of a range train side by side, one thread each.
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
 # (simulated samples are cached in data_cache/<range>; each stage resumes from its .ckpt file).
 set -euo pipefail
@@ -52,4 +57,24 @@ for r in ${V6_RANGES:-high}; do
     .venv/bin/deepres train "${more[@]}" --half-maps --output "runs/${r}_halves_v2.pt" --steps 2400 --lr 1e-3 --seed 5 \
         --init "runs/${r}_halves_v1.pt" --model-id "deepres-$r-halves-v2" 2>&1 | tee "runs/train_${r}_halves_v2.log"
     cp "runs/${r}_halves_v2.pt" "src/deepres/models/${r}_halves.pt"
+done
+
+stage2000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
+    local r=$1 seed=$2
+    local big=(--range "$r" --structures "$STRUCT" --data-dir "data_cache/${r}_halves_2000" --n-train 2000 --n-val 48
+               --batch 4 --crop 24 --workers 2 --threads 1 --data-seed 0 --width 24 --context-quantiles 0.1 0.5
+               --precision bfloat16 --val-every 500 --steps 6000 --lr 1e-3 --seed "$seed")
+    .venv/bin/deepres train "${big[@]}" --half-maps --generate-only --output "runs/${r}_unused.pt"
+    .venv/bin/deepres train "${big[@]}" --init "runs/$3.pt" --model-id "deepres-${4//_/-}" --output "runs/$4.pt" \
+        > "runs/train_$4.log" 2>&1 &
+    .venv/bin/deepres train "${big[@]}" --half-maps --init "runs/$5.pt" --model-id "deepres-${6//_/-}" \
+        --output "runs/$6.pt" > "runs/train_$6.log" 2>&1
+    wait
+}
+for r in ${STAGE2000_RANGES:-low high}; do
+    if [ "$r" = low ]; then
+        stage2000 low 6 low_v5 low_v6 low_halves_v1 low_halves_v2
+    else
+        stage2000 high 7 high_v6 high_v7 high_halves_v2 high_halves_v3
+    fi
 done

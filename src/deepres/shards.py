@@ -44,7 +44,8 @@ def pack_shard(shard: str) -> dict:
     into place; the index last, so an index on disk means complete files). Returns the index."""
     samples = torch.load(shard, weights_only=False)
     entries, offsets = [], dict.fromkeys(ARRAYS, 0)
-    handles = {k: open(_array_path(shard, k) + ".tmp", "wb") for k in ARRAYS}
+    tmp = f".tmp{os.getpid()}"  # two processes may pack the same shard at once: same bytes, own names
+    handles = {k: open(_array_path(shard, k) + tmp, "wb") for k in ARRAYS}
     try:
         for s in samples:
             e = {k: v for k, v in s.items() if k not in ARRAYS}
@@ -58,11 +59,11 @@ def pack_shard(shard: str) -> dict:
         for h in handles.values():
             h.close()
     for k in ARRAYS:
-        os.replace(_array_path(shard, k) + ".tmp", _array_path(shard, k))
+        os.replace(_array_path(shard, k) + tmp, _array_path(shard, k))
     index = {"source": _stamp(shard), "samples": entries}
-    with open(_index_path(shard) + ".tmp", "w") as fh:
+    with open(_index_path(shard) + tmp, "w") as fh:
         json.dump(index, fh)
-    os.replace(_index_path(shard) + ".tmp", _index_path(shard))
+    os.replace(_index_path(shard) + tmp, _index_path(shard))
     return index
 
 

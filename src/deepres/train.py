@@ -434,6 +434,7 @@ def add_arguments(p) -> None:
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
     p.add_argument("--workers", type=int, default=2, help="processes for simulation")
     p.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    p.add_argument("--val-every", type=int, default=250, help="steps between validations (and checkpoints)")
     p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                    help="arithmetic of the training steps: bfloat16 autocasts the convolutions (~2.5x faster "
                         "on CPUs with AVX512-BF16/AMX; weights, optimiser and loss stay float32; validation "
@@ -452,7 +453,7 @@ def run(args) -> int:
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,
                       lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init,
                       context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps,
-                      precision=args.precision)
+                      precision=args.precision, val_every=args.val_every)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id)
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

@@ -11,8 +11,10 @@
 # Last, the 2000-map stage (STAGE2000_RANGES, default both): 2000 simulated maps per range with the
 # half maps (data seed 0, data_cache/<range>_halves_2000, read through memory maps so both runs share
 # them), 6000 steps in bfloat16 autocast (validation in float32), peak lr 1e-3: low v5 -> deepres-low-v6
-# and low halves-v1 -> deepres-low-halves-v2 (seed 6); high v6 -> deepres-high-v7 and high halves-v2
+# and low halves-v1 -> deepres-low-halves-v3 (seed 6; the id halves-v2 went to an unshipped try); high v6 -> deepres-high-v7 and high halves-v2
 # -> deepres-high-halves-v3 (seed 7). The two runs of a range train side by side, one thread each.
+# RANGES, V6_RANGES and STAGE2000_RANGES select the stages (an empty value skips them: e.g.
+# `STAGE2000_RANGES=high RANGES= V6_RANGES= bash scripts/train_models.sh` runs only the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
 # (simulated samples are cached in data_cache/<range>; each stage resumes from its .ckpt file).
 set -euo pipefail
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/.."
 STRUCT=${STRUCT:-../shared/data/structures/bm5}
 THREADS=${THREADS:-1}
 mkdir -p runs
-for r in ${RANGES:-low high}; do
+for r in ${RANGES-low high}; do
     common=(--range "$r" --structures "$STRUCT" --data-dir "data_cache/$r" --n-train 500 --n-val 48
             --batch 4 --crop 24 --workers 2 --threads "$THREADS")
     if [ "${V2:-0}" = 1 ]; then
@@ -42,7 +44,7 @@ for r in ${RANGES:-low high}; do
         --init "runs/${r}_v5.pt" --context-quantiles 0.1 0.5 --model-id "deepres-$r-halves-v1" 2>&1 | tee "runs/train_${r}_halves_v1.log"
     cp "runs/${r}_halves_v1.pt" "src/deepres/models/${r}_halves.pt"
 done
-for r in ${V6_RANGES:-high}; do
+for r in ${V6_RANGES-high}; do
     d="data_cache/${r}_halves_1000"
     mkdir -p "$d"
     for f in "data_cache/${r}_halves/val_000.pt" data_cache/"${r}"_halves/train_00[0-4].pt; do
@@ -71,9 +73,9 @@ stage2000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
         --output "runs/$6.pt" > "runs/train_$6.log" 2>&1
     wait
 }
-for r in ${STAGE2000_RANGES:-low high}; do
+for r in ${STAGE2000_RANGES-low high}; do
     if [ "$r" = low ]; then
-        stage2000 low 6 low_v5 low_v6 low_halves_v1 low_halves_v2
+        stage2000 low 6 low_v5 low_v6 low_halves_v1 low_halves_v3
     else
         stage2000 high 7 high_v6 high_v7 high_halves_v2 high_halves_v3
     fi

@@ -8,13 +8,14 @@
 # Then, for the high range (V6_RANGES), 500 more simulated maps (1000 in all, data seed 0, in
 # data_cache/<range>_halves_1000, which links the first 500) and 2400 steps with seed 5 from v5
 # (single map: deepres-<range>-v6) and from halves-v1 (deepres-<range>-halves-v2).
-# Last, the 2000-map stage (STAGE2000_RANGES, default both): 2000 simulated maps per range with the
+# Then the 2000-map stage (STAGE2000_RANGES, default low; high can run it too): 2000 simulated maps per range with the
 # half maps (data seed 0, data_cache/<range>_halves_2000, read through memory maps so both runs share
 # them), 6000 steps in bfloat16 autocast (validation in float32), peak lr 1e-3: low v5 -> deepres-low-v6
 # and low halves-v1 -> deepres-low-halves-v3 (seed 6; the id halves-v2 went to an unshipped try); high v6 -> deepres-high-v7 and high halves-v2
 # -> deepres-high-halves-v3 (seed 7). The two runs of a range train side by side, one thread each.
-# RANGES, V6_RANGES and STAGE2000_RANGES select the stages (an empty value skips them: e.g.
-# `STAGE2000_RANGES=high RANGES= V6_RANGES= bash scripts/train_models.sh` runs only the high 2000-map stage).
+# RANGES, V6_RANGES, STAGE2000_RANGES and NEW1000_RANGES select the stages (an empty value skips them:
+# e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
+# the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
 # (simulated samples are cached in data_cache/<range>; each stage resumes from its .ckpt file).
 set -euo pipefail
@@ -73,10 +74,38 @@ stage2000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
         --output "runs/$6.pt" > "runs/train_$6.log" 2>&1
     wait
 }
-for r in ${STAGE2000_RANGES-low high}; do
+# The high-range stage that was run instead of stage2000 (the time left in a session did not allow
+# 2000 maps and 6000 steps): 1000 *new* simulated maps (ids 1000-1999 of data seed 0: shards
+# 10-19 of a 2000-map set, made by putting empty placeholders where shards 0-9 would be, which the
+# generator skips), then 2400 bf16 steps at peak lr 5e-4, seed 7, from v6 (which trained on ids
+# 0-999) and from halves-v2: deepres-high-v7 and deepres-high-halves-v3.
+stage_new1000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
+    local r=$1 seed=$2 gen="data_cache/${1}_gen" d="data_cache/${1}_halves_new1000"
+    mkdir -p "$gen" "$d"
+    for i in $(seq -f %03g 0 9); do [ -s "$gen/train_$i.pt" ] || : > "$gen/train_$i.pt"; done
+    .venv/bin/deepres train --range "$r" --structures "$STRUCT" --data-dir "$gen" --n-train 2000 --n-val 48 \
+        --workers 2 --data-seed 0 --width 24 --context-quantiles 0.1 0.5 --half-maps --generate-only \
+        --output "runs/${r}_unused.pt"
+    ln -sf "$(realpath "$gen/val_000.pt")" "$d/val_000.pt"
+    for i in $(seq 0 9); do
+        ln -sf "$(realpath "$gen/train_$(printf %03d $((i + 10))).pt")" "$d/train_$(printf %03d "$i").pt"
+    done
+    local new=(--range "$r" --structures "$STRUCT" --data-dir "$d" --n-train 1000 --n-val 48
+               --batch 4 --crop 24 --workers 2 --threads 1 --data-seed 0 --width 24 --context-quantiles 0.1 0.5
+               --precision bfloat16 --val-every 600 --steps 2400 --lr 5e-4 --seed "$seed")
+    .venv/bin/deepres train "${new[@]}" --init "runs/$3.pt" --model-id "deepres-${4//_/-}" --output "runs/$4.pt" \
+        > "runs/train_$4.log" 2>&1 &
+    .venv/bin/deepres train "${new[@]}" --half-maps --init "runs/$5.pt" --model-id "deepres-${6//_/-}" \
+        --output "runs/$6.pt" > "runs/train_$6.log" 2>&1
+    wait
+}
+for r in ${STAGE2000_RANGES-low}; do
     if [ "$r" = low ]; then
         stage2000 low 6 low_v5 low_v6 low_halves_v1 low_halves_v3
     else
         stage2000 high 7 high_v6 high_v7 high_halves_v2 high_halves_v3
     fi
+done
+for r in ${NEW1000_RANGES-high}; do  # the stage that made high v7 / halves-v3
+    stage_new1000 "$r" 7 "${r}_v6" "${r}_v7" "${r}_halves_v2" "${r}_halves_v3"
 done

@@ -11,8 +11,8 @@
 # Then the 2000-map stage (STAGE2000_RANGES, default low; high can run it too): 2000 simulated maps per range with the
 # half maps (data seed 0, data_cache/<range>_halves_2000, read through memory maps so both runs share
 # them), 6000 steps in bfloat16 autocast (validation in float32), peak lr 1e-3: low v5 -> deepres-low-v6
-# and low halves-v1 -> deepres-low-halves-v3 (seed 6; the id halves-v2 went to an unshipped try); high v6 -> deepres-high-v7 and high halves-v2
-# -> deepres-high-halves-v3 (seed 7). The two runs of a range train side by side, one thread each.
+# and low halves-v1 -> deepres-low-halves-v3 (seed 6; the id halves-v2 went to an unshipped try); high v6 -> deepres-high-v8 and high halves-v2
+# -> deepres-high-halves-v4 (seed 7; v7 / halves-v3 are the ids of the new1000 stage, below). The two runs of a range train side by side, one thread each.
 # RANGES, V6_RANGES, STAGE2000_RANGES and NEW1000_RANGES select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
@@ -62,17 +62,22 @@ for r in ${V6_RANGES-high}; do
     cp "runs/${r}_halves_v2.pt" "src/deepres/models/${r}_halves.pt"
 done
 
+train_pair() {  # SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO TRAIN_ARGS...: the two runs side by side
+    local sf=$1 st=$2 hf=$3 ht=$4
+    shift 4
+    .venv/bin/deepres train "$@" --init "runs/$sf.pt" --model-id "deepres-${st//_/-}" --output "runs/$st.pt" \
+        > "runs/train_$st.log" 2>&1 &
+    .venv/bin/deepres train "$@" --half-maps --init "runs/$hf.pt" --model-id "deepres-${ht//_/-}" \
+        --output "runs/$ht.pt" > "runs/train_$ht.log" 2>&1
+    wait
+}
 stage2000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
     local r=$1 seed=$2
     local big=(--range "$r" --structures "$STRUCT" --data-dir "data_cache/${r}_halves_2000" --n-train 2000 --n-val 48
                --batch 4 --crop 24 --workers 2 --threads 1 --data-seed 0 --width 24 --context-quantiles 0.1 0.5
                --precision bfloat16 --val-every 500 --steps 6000 --lr 1e-3 --seed "$seed")
     .venv/bin/deepres train "${big[@]}" --half-maps --generate-only --output "runs/${r}_unused.pt"
-    .venv/bin/deepres train "${big[@]}" --init "runs/$3.pt" --model-id "deepres-${4//_/-}" --output "runs/$4.pt" \
-        > "runs/train_$4.log" 2>&1 &
-    .venv/bin/deepres train "${big[@]}" --half-maps --init "runs/$5.pt" --model-id "deepres-${6//_/-}" \
-        --output "runs/$6.pt" > "runs/train_$6.log" 2>&1
-    wait
+    train_pair "$3" "$4" "$5" "$6" "${big[@]}"
 }
 # The high-range stage that was run instead of stage2000 (the time left in a session did not allow
 # 2000 maps and 6000 steps): 1000 *new* simulated maps (ids 1000-1999 of data seed 0: shards
@@ -93,17 +98,13 @@ stage_new1000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
     local new=(--range "$r" --structures "$STRUCT" --data-dir "$d" --n-train 1000 --n-val 48
                --batch 4 --crop 24 --workers 2 --threads 1 --data-seed 0 --width 24 --context-quantiles 0.1 0.5
                --precision bfloat16 --val-every 600 --steps 2400 --lr 5e-4 --seed "$seed")
-    .venv/bin/deepres train "${new[@]}" --init "runs/$3.pt" --model-id "deepres-${4//_/-}" --output "runs/$4.pt" \
-        > "runs/train_$4.log" 2>&1 &
-    .venv/bin/deepres train "${new[@]}" --half-maps --init "runs/$5.pt" --model-id "deepres-${6//_/-}" \
-        --output "runs/$6.pt" > "runs/train_$6.log" 2>&1
-    wait
+    train_pair "$3" "$4" "$5" "$6" "${new[@]}"
 }
 for r in ${STAGE2000_RANGES-low}; do
     if [ "$r" = low ]; then
         stage2000 low 6 low_v5 low_v6 low_halves_v1 low_halves_v3
     else
-        stage2000 high 7 high_v6 high_v7 high_halves_v2 high_halves_v3
+        stage2000 high 7 high_v6 high_v8 high_halves_v2 high_halves_v4
     fi
 done
 for r in ${NEW1000_RANGES-high}; do  # the stage that made high v7 / halves-v3

@@ -8,11 +8,13 @@
 # Then, for the high range (V6_RANGES), 500 more simulated maps (1000 in all, data seed 0, in
 # data_cache/<range>_halves_1000, which links the first 500) and 2400 steps with seed 5 from v5
 # (single map: deepres-<range>-v6) and from halves-v1 (deepres-<range>-halves-v2).
-# Then the 2000-map stage (STAGE2000_RANGES, default low; high can run it too): 2000 simulated maps per range with the
+# Then the 2000-map stage (STAGE2000_RANGES, default both ranges): 2000 simulated maps per range with the
 # half maps (data seed 0, data_cache/<range>_halves_2000, read through memory maps so both runs share
 # them), 6000 steps in bfloat16 autocast (validation in float32), peak lr 1e-3: low v5 -> deepres-low-v6
 # and low halves-v1 -> deepres-low-halves-v3 (seed 6; the id halves-v2 went to an unshipped try); high v6 -> deepres-high-v8 and high halves-v2
 # -> deepres-high-halves-v4 (seed 7; v7 / halves-v3 are the ids of the new1000 stage, below). The two runs of a range train side by side, one thread each.
+# These four (low v6 / halves-v3, high v8 / halves-v4) are the shipped files (copied into src/deepres/models by hand
+# after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
 # RANGES, V6_RANGES, STAGE2000_RANGES and NEW1000_RANGES select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
@@ -100,13 +102,13 @@ stage_new1000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
                --precision bfloat16 --val-every 600 --steps 2400 --lr 5e-4 --seed "$seed")
     train_pair "$3" "$4" "$5" "$6" "${new[@]}"
 }
-for r in ${STAGE2000_RANGES-low}; do
+for r in ${STAGE2000_RANGES-low high}; do
     if [ "$r" = low ]; then
         stage2000 low 6 low_v5 low_v6 low_halves_v1 low_halves_v3
     else
         stage2000 high 7 high_v6 high_v8 high_halves_v2 high_halves_v4
     fi
 done
-for r in ${NEW1000_RANGES-high}; do  # the stage that made high v7 / halves-v3
+for r in ${NEW1000_RANGES-}; do  # NEW1000_RANGES=high: the stage that made high v7 / halves-v3 (not shipped)
     stage_new1000 "$r" 7 "${r}_v6" "${r}_v7" "${r}_halves_v2" "${r}_halves_v3"
 done

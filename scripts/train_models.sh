@@ -64,6 +64,10 @@ for r in ${V6_RANGES-high}; do
     cp "runs/${r}_halves_v2.pt" "src/deepres/models/${r}_halves.pt"
 done
 
+# Settings shared by the late stages (2000 maps, new1000): bf16 training of the width-24 network with
+# whole-map context, one thread per run, samples simulated with data seed 0.
+late=(--n-val 48 --batch 4 --crop 24 --workers 2 --threads 1 --data-seed 0 --width 24 --context-quantiles 0.1 0.5
+      --precision bfloat16)
 train_pair() {  # SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO TRAIN_ARGS...: the two runs side by side
     local sf=$1 st=$2 hf=$3 ht=$4
     shift 4
@@ -75,9 +79,8 @@ train_pair() {  # SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO TRAIN_ARGS...: the
 }
 stage2000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
     local r=$1 seed=$2
-    local big=(--range "$r" --structures "$STRUCT" --data-dir "data_cache/${r}_halves_2000" --n-train 2000 --n-val 48
-               --batch 4 --crop 24 --workers 2 --threads 1 --data-seed 0 --width 24 --context-quantiles 0.1 0.5
-               --precision bfloat16 --val-every 500 --steps 6000 --lr 1e-3 --seed "$seed")
+    local big=(--range "$r" --structures "$STRUCT" --data-dir "data_cache/${r}_halves_2000" --n-train 2000 "${late[@]}"
+               --val-every 500 --steps 6000 --lr 1e-3 --seed "$seed")
     .venv/bin/deepres train "${big[@]}" --half-maps --generate-only --output "runs/${r}_unused.pt"
     train_pair "$3" "$4" "$5" "$6" "${big[@]}"
 }
@@ -90,16 +93,14 @@ stage_new1000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
     local r=$1 seed=$2 gen="data_cache/${1}_gen" d="data_cache/${1}_halves_new1000"
     mkdir -p "$gen" "$d"
     for i in $(seq -f %03g 0 9); do [ -s "$gen/train_$i.pt" ] || : > "$gen/train_$i.pt"; done
-    .venv/bin/deepres train --range "$r" --structures "$STRUCT" --data-dir "$gen" --n-train 2000 --n-val 48 \
-        --workers 2 --data-seed 0 --width 24 --context-quantiles 0.1 0.5 --half-maps --generate-only \
-        --output "runs/${r}_unused.pt"
+    .venv/bin/deepres train --range "$r" --structures "$STRUCT" --data-dir "$gen" --n-train 2000 "${late[@]}" \
+        --half-maps --generate-only --output "runs/${r}_unused.pt"
     ln -sf "$(realpath "$gen/val_000.pt")" "$d/val_000.pt"
     for i in $(seq 0 9); do
         ln -sf "$(realpath "$gen/train_$(printf %03d $((i + 10))).pt")" "$d/train_$(printf %03d "$i").pt"
     done
-    local new=(--range "$r" --structures "$STRUCT" --data-dir "$d" --n-train 1000 --n-val 48
-               --batch 4 --crop 24 --workers 2 --threads 1 --data-seed 0 --width 24 --context-quantiles 0.1 0.5
-               --precision bfloat16 --val-every 600 --steps 2400 --lr 5e-4 --seed "$seed")
+    local new=(--range "$r" --structures "$STRUCT" --data-dir "$d" --n-train 1000 "${late[@]}"
+               --val-every 600 --steps 2400 --lr 5e-4 --seed "$seed")
     train_pair "$3" "$4" "$5" "$6" "${new[@]}"
 }
 for r in ${STAGE2000_RANGES-low high}; do

@@ -245,3 +245,77 @@ def test_bfloat16_training_runs_and_saves_a_float32_model(tmp_path, sample):
     with pytest.raises(ValueError, match="precision"):
         train(str(data), str(tmp_path / "c.pt"), TrainConfig(range_name="low", steps=1, batch=1, crop=6, threads=1,
                                                                precision="float16"), log=lambda m: None)
+
+
+def _reference_crop(s, o, crop, R):
+    """The crop by indexing with clipped indices (what `_crop_batch` does by slicing)."""
+    shape = s["label"].shape
+    ix = [np.clip(np.arange(a - R, a + crop + R), 0, n - 1) for a, n in zip(o, shape)]
+    iy = [np.clip(np.arange(a, a + crop), 0, n - 1) for a, n in zip(o, shape)]
+    inside = np.ones((crop,) * 3, dtype=bool)
+    for ax, (a, n) in enumerate(zip(o, shape)):
+        sh = [1, 1, 1]
+        sh[ax] = crop
+        inside &= (np.arange(a, a + crop) < n).reshape(sh)
+    f = s["features"][:, ix[0][:, None, None], ix[1][None, :, None], ix[2][None, None, :]].astype(np.float32)
+    lab = s["label"][iy[0][:, None, None], iy[1][None, :, None], iy[2][None, None, :]]
+    w = s["weight"][iy[0][:, None, None], iy[1][None, :, None], iy[2][None, None, :]] & inside
+    return f, lab, w.astype(np.float32)
+
+
+@pytest.mark.parametrize("shape", [(30, 26, 28), (12, 30, 20), (5, 40, 16)])
+def test_crop_batch_equals_indexing_with_clipped_indices(shape):
+    """The sliced, edge-padded crops are exactly the crops of clipped-index gathering, with the
+    same random offsets, inside the sample and past its edges."""
+    import random as _random
+
+    from deepres.train import _crop_batch
+
+    g = np.random.default_rng(0)
+    sample = {"features": g.normal(size=(4, *shape)).astype(np.float16),
+              "label": g.uniform(2, 13, size=shape).astype(np.float32), "weight": g.random(shape) > 0.3}
+    crop, R = 16, 5
+    for k in range(6):
+        rng, twin = _random.Random(k), _random.Random(k)
+        xs, ys, ws, _ = _crop_batch([sample], [0], crop, R, rng, augment=False)
+        o = [twin.randint(0, max(n, crop) - crop) for n in shape]
+        f, lab, w = _reference_crop(sample, o, crop, R)
+        assert np.array_equal(xs[0].numpy(), f)
+        assert np.array_equal(ys[0, 0].numpy(), lab)
+        assert np.array_equal(ws[0, 0].numpy(), w)
+
+
+def test_generated_shards_hold_the_samples_of_their_ids(tmp_path):
+    """One worker pool for all shards: each shard holds the samples of its own ids in order (the
+    same as simulating each alone), and shards already on disk are kept, not simulated again."""
+    from deepres.train import generate_dataset
+
+    structures = tmp_path / "structures"
+    structures.mkdir()
+    (structures / "9ZZZ_l_u.pdb.gz").write_bytes((DATA / "1BVN_l_u.pdb.gz").read_bytes())
+    out = tmp_path / "data"
+    out.mkdir()
+    torch.save([{"placeholder": True}], out / "val_000.pt")  # kept as it is
+    generate_dataset(str(structures), str(out), "low", n_train=0, n_val=5, seed=3, workers=2, shard_size=2)
+    assert torch.load(out / "val_000.pt", weights_only=False) == [{"placeholder": True}]
+    got = [torch.load(out / f"val_{k:03d}.pt", weights_only=False) for k in (1, 2)]
+    assert [len(g) for g in got] == [2, 1]
+    seeds = [s["seed"] for g in got for s in g]
+    assert seeds == [3 * 1_000_003 + 10**9 + i for i in (2, 3, 4)]
+    alone = make_sample(str(structures / "9ZZZ_l_u.pdb.gz"), get_range("low"), seeds[2], FeatureConfig())
+    assert np.array_equal(got[1][0]["features"], alone["features"])
+    assert np.array_equal(got[1][0]["label"], alone["label"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_training_on_cuda_matches_cpu(tmp_path, sample):
+    """The same steps on the GPU give (nearly) the same model as on the CPU, saved on the CPU."""
+    data = tmp_path / "shards"
+    _write_shards(data, sample)
+    kw = dict(range_name="low", steps=4, batch=2, crop=6, val_every=4, threads=1, seed=3)
+    rc = train(str(data), str(tmp_path / "cpu.pt"), TrainConfig(**kw))
+    rg = train(str(data), str(tmp_path / "gpu.pt"), TrainConfig(**kw, device="cuda"))
+    assert abs(rc["history"][-1]["mae_A"] - rg["history"][-1]["mae_A"]) < 1e-3
+    wc, wg = (load_model("low", path=str(tmp_path / n)).net.state_dict() for n in ("cpu.pt", "gpu.pt"))
+    assert all(v.device.type == "cpu" for v in wg.values())
+    assert max(float((wc[k] - wg[k]).abs().max()) for k in wc) < 1e-3

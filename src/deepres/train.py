@@ -142,27 +142,37 @@ def generate_dataset(
     features = features or FeatureConfig()
     os.makedirs(out_dir, exist_ok=True)
     train_paths, val_paths = split_structures(structure_dir)
+    todo = []  # (shard file, jobs) of the shards still missing
     for split, paths, n, off in (("val", val_paths, n_val, 10**9), ("train", train_paths, n_train, 0)):
         for shard in range(math.ceil(n / shard_size)):
             fn = os.path.join(out_dir, f"{split}_{shard:03d}.pt")
             if os.path.exists(fn):
                 continue
-            ids = range(shard * shard_size, min(n, (shard + 1) * shard_size))
             jobs = []
-            for i in ids:
+            for i in range(shard * shard_size, min(n, (shard + 1) * shard_size)):
                 s = seed * 1_000_003 + off + i
                 jobs.append((paths[random.Random(s).randrange(len(paths))], spec.name, s, features.to_dict(),
                              post_sharpen))
+            todo.append((fn, jobs))
+    if not todo:
+        return
+    # one pool for all shards, results in order: the workers never wait for the end of a shard, and
+    # each shard is written (atomically) as soon as its last sample is in
+    with get_context("spawn").Pool(workers) as pool:
+        results = pool.imap(_sample_job, [j for _, jobs in todo for j in jobs], chunksize=1)
+        for fn, jobs in todo:
             t0 = time.time()
-            with get_context("spawn").Pool(workers) as pool:
-                results = pool.map(_sample_job, jobs, chunksize=1)
-            good = [r for r in results if "error" not in r]
-            for r in results:
+            good = []
+            for _ in jobs:
+                r = next(results)
                 if "error" in r:
                     print(f"  skipped: {r['error']}", file=sys.stderr)
+                else:
+                    good.append(r)
             torch.save(good, fn + ".tmp")
             os.replace(fn + ".tmp", fn)
-            print(f"{split} shard {shard}: {len(good)} samples in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+            print(f"{os.path.basename(fn)[:-3]}: {len(good)} samples, {time.time() - t0:.0f} s since the previous "
+                  "shard", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -184,17 +194,24 @@ class TrainConfig:
     # bfloat16, the weights, the optimiser and the loss in float32; ~2.5x faster on CPUs with
     # AVX512-BF16/AMX). Validation always runs in float32, as `deepres estimate` does by default.
     precision: str = "float32"
+    # where the training steps and validation run: "cpu" or "cuda" (the lent GPU machine). The
+    # samples stay in host memory; each batch's crops travel to the device in float16.
+    device: str = "cpu"
 
 
-def _augment(feats: torch.Tensor, lab: torch.Tensor, w: torch.Tensor, rng: random.Random):
+def _draw_augment(rng: random.Random) -> tuple[list[int], list[bool]]:
+    """A random axis permutation and flips (the band energies are isotropic, so both are exact)."""
     perm = [0, 1, 2]
     rng.shuffle(perm)
-    feats = feats.permute(0, *[p + 1 for p in perm])
-    lab, w = lab.permute(*perm), w.permute(*perm)
-    for ax in range(3):
-        if rng.random() < 0.5:
-            feats, lab, w = feats.flip(ax + 1), lab.flip(ax), w.flip(ax)
-    return feats, lab, w
+    return perm, [rng.random() < 0.5 for _ in range(3)]
+
+
+def _augment(t: torch.Tensor, perm: list[int], flips: list[bool]) -> torch.Tensor:
+    """Permute and flip the last three axes of ``t`` as drawn by :func:`_draw_augment`."""
+    lead = t.dim() - 3
+    t = t.permute(*range(lead), *[p + lead for p in perm])
+    dims = [ax + lead for ax in range(3) if flips[ax]]
+    return t.flip(dims) if dims else t
 
 
 def sample_context(sample: dict, features: FeatureConfig | None) -> torch.Tensor | None:
@@ -207,51 +224,69 @@ def sample_context(sample: dict, features: FeatureConfig | None) -> torch.Tensor
     return feature_context(f, torch.from_numpy(sample["weight"]), features)
 
 
-def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool, contexts=None):
-    """A batch of random crops: features with a halo of ``R`` (replicate padding beyond the
-    stored sample, like inference pads the feature volume), labels and weights (zero beyond it).
+def _edge_window(a: np.ndarray, starts, size: int) -> np.ndarray:
+    """The window ``[start, start + size)`` along the last three axes of ``a``, replicating the
+    edge values where it runs past them (what indexing with clipped indices gives, but by slicing:
+    a copy of the window only, and a padded copy only at the sample's edges)."""
+    sl, pads = [], []
+    for st, n in zip(starts, a.shape[-3:]):
+        lo, hi = min(max(st, 0), n - 1), max(min(st + size, n), 1)
+        sl.append(slice(lo, hi))
+        pads.append((lo - st, st + size - hi))
+    w = a[(Ellipsis, *sl)]
+    if any(p != (0, 0) for p in pads):
+        w = np.pad(w, [(0, 0)] * (a.ndim - 3) + pads, mode="edge")
+    return w
 
-    Only the crop is converted from float16, so the cost does not grow with the stored sample.
+
+def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool, contexts=None,
+                device: str | torch.device = "cpu"):
+    """A batch of random crops on ``device``: features with a halo of ``R`` (replicate padding
+    beyond the stored sample, like inference pads the feature volume), labels and weights (zero
+    beyond it).
+
+    Only the crop is copied out of the stored sample; it travels to the device in float16 and is
+    converted and augmented there, so a GPU run is not held up by the CPU.
     """
     xs, ys, ws = [], [], []
     for i in idxs:
         s = samples[i]
         shape = s["label"].shape
         o = [rng.randint(0, max(n, crop) - crop) for n in shape]
-        ix = [np.clip(np.arange(a - R, a + crop + R), 0, n - 1) for a, n in zip(o, shape)]
-        iy = [np.arange(a, a + crop) for a in o]
         inside = np.ones((crop,) * 3, dtype=bool)
-        for ax, (ii, n) in enumerate(zip(iy, shape)):
+        for ax, (a, n) in enumerate(zip(o, shape)):
             sh = [1, 1, 1]
             sh[ax] = crop
-            inside &= (ii < n).reshape(sh)
-        iy = [np.clip(ii, 0, n - 1) for ii, n in zip(iy, shape)]
-        f = torch.from_numpy(s["features"][:, ix[0][:, None, None], ix[1][None, :, None], ix[2][None, None, :]]
-                             .astype(np.float32))
-        lab = torch.from_numpy(s["label"][iy[0][:, None, None], iy[1][None, :, None], iy[2][None, None, :]])
-        w = torch.from_numpy((s["weight"][iy[0][:, None, None], iy[1][None, :, None], iy[2][None, None, :]]
-                              & inside).astype(np.float32))
+            inside &= (np.arange(a, a + crop) < n).reshape(sh)
+        f = np.ascontiguousarray(_edge_window(s["features"], [a - R for a in o], crop + 2 * R))
+        lab = np.ascontiguousarray(_edge_window(s["label"], o, crop))
+        w = (_edge_window(s["weight"], o, crop) & inside).astype(np.float32)
+        f, lab, w = (torch.from_numpy(v).to(device, non_blocking=True) for v in (f, lab, w))
+        f = f.float()
         if augment:
-            f, lab, w = _augment(f, lab, w, rng)
+            perm, flips = _draw_augment(rng)
+            f, lab, w = (_augment(v, perm, flips) for v in (f, lab, w))
         xs.append(f)
         ys.append(lab)
         ws.append(w)
-    ctx = None if contexts is None else torch.stack([contexts[i] for i in idxs])
+    ctx = None if contexts is None else torch.stack([contexts[i] for i in idxs]).to(device)
     return torch.stack(xs), torch.stack(ys)[:, None], torch.stack(ws)[:, None], ctx
 
 
 @torch.no_grad()
 def validation_predictions(net, samples, R, features: FeatureConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Estimates and true resolutions (Å) at all mask voxels of ``samples``, concatenated
-    (``features``: the model's front end, needed when the network takes a whole-map context)."""
+    (``features``: the model's front end, needed when the network takes a whole-map context).
+    Runs in float32 on the device that holds ``net``."""
     was_training = net.training
     net.eval()
+    dev = next(net.parameters()).device
     preds, labs = [], []
     for s in samples:
-        f = torch.from_numpy(s["features"].astype(np.float32))
+        f = torch.from_numpy(s["features"].astype(np.float32)).to(dev)
         fp = F.pad(f[None], (R,) * 6, mode="replicate")
         ctx = sample_context(s, features)
-        p = net(fp, None if ctx is None else ctx[None])[0, 0].numpy()
+        p = net(fp, None if ctx is None else ctx[None].to(dev))[0, 0].float().cpu().numpy()
         w = s["weight"]
         preds.append(p[w])
         labs.append(s["label"][w])
@@ -335,8 +370,11 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     R = net.radius
     if cfg.precision not in ("float32", "bfloat16"):
         raise ValueError(f"unknown training precision {cfg.precision!r}: float32 or bfloat16")
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("training on cuda was asked for but no CUDA GPU is available")
     # channels-last activations: the CPU convolutions (oneDNN) run ~1.3x faster (the same function)
-    net = net.to(memory_format=torch.channels_last_3d)
+    net = net.to(device, memory_format=torch.channels_last_3d)
     contexts = [sample_context(s, feats) for s in train_s] if feats.n_context else None
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
@@ -344,7 +382,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     step, history, rng = 0, [], random.Random(cfg.seed)
     t_start, elapsed_before = time.time(), 0.0
     if os.path.exists(checkpoint):
-        ck = torch.load(checkpoint, weights_only=False)
+        ck = torch.load(checkpoint, weights_only=False, map_location=device)
         net.load_state_dict(ck["net"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
@@ -356,9 +394,9 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     run_loss = None
     while step < cfg.steps:
         idxs = [rng.randrange(len(train_s)) for _ in range(cfg.batch)]
-        x, y, w, ctx = _crop_batch(train_s, idxs, cfg.crop, R, rng, augment=True, contexts=contexts)
+        x, y, w, ctx = _crop_batch(train_s, idxs, cfg.crop, R, rng, augment=True, contexts=contexts, device=device)
         x = x.contiguous(memory_format=torch.channels_last_3d)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
             pred = net(x, ctx)
         loss = (torch.abs(pred.float() - y) * w).sum() / torch.clamp(w.sum(), min=1.0)
         opt.zero_grad()
@@ -370,7 +408,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
         if step % 25 == 0:
             el = elapsed_before + time.time() - t_start
-            log(f"step {step}/{cfg.steps}  loss(MAE, A) {run_loss:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.0f} s")
+            log(f"step {step}/{cfg.steps}  loss(MAE, A) {run_loss:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.1f} s")
         if step % cfg.val_every == 0 or step == cfg.steps:
             v = validate(net, val_s, R, feats) if val_s else {}
             v["step"] = step
@@ -396,10 +434,11 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         "history": history,
         "train_seconds": elapsed,
         "torch": str(torch.__version__),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "init": init_record,
     }
     model_id = model_id or f"deepres-{spec.name}-v1"
-    net = net.to(memory_format=torch.contiguous_format)
+    net = net.to("cpu", memory_format=torch.contiguous_format)
     save_model(out_path, spec, net, feats, {k: v for k, v in record.items() if k != "train_structures"}, model_id)
     with open(out_path + ".train.json", "w") as fh:
         json.dump(record, fh, indent=1)
@@ -439,6 +478,8 @@ def add_arguments(p) -> None:
                    help="arithmetic of the training steps: bfloat16 autocasts the convolutions (~2.5x faster "
                         "on CPUs with AVX512-BF16/AMX; weights, optimiser and loss stay float32; validation "
                         "runs in float32)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the training steps run (simulation always runs on the CPU)")
     p.add_argument("--generate-only", action="store_true", help="only simulate the samples")
 
 
@@ -453,7 +494,7 @@ def run(args) -> int:
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,
                       lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init,
                       context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps,
-                      precision=args.precision, val_every=args.val_every)
+                      precision=args.precision, val_every=args.val_every, device=args.device)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id)
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

@@ -75,6 +75,20 @@ def test_constant_estimate_has_no_correlation_and_shapes_are_checked():
         score_map(t[:-1], t, m)
 
 
+def test_a_truth_that_hardly_varies_has_no_correlation():
+    """A field spanning less than MIN_TRUTH_SPREAD_A counts as uniform: r and ρ are undefined,
+    not a correlation with rounding noise; MAE and bias are still scored."""
+    from deepres.metrics import MIN_TRUTH_SPREAD_A
+
+    t, m = _truth()
+    flat = 6.0 + (t - t.min()) / (t.max() - t.min()) * 0.5 * MIN_TRUTH_SPREAD_A
+    s = score_map(flat + 0.2, flat, m)
+    assert s["pearson"] is None and s["spearman"] is None
+    assert s["bias_A"] == pytest.approx(0.2, abs=1e-5)
+    wide = 6.0 + (t - t.min()) / (t.max() - t.min()) * 2 * MIN_TRUTH_SPREAD_A
+    assert score_map(wide, wide, m)["pearson"] == pytest.approx(1.0)
+
+
 def test_correlations():
     x = np.arange(50, dtype=float)
     assert pearson(x, 2 * x + 1) == pytest.approx(1.0)

@@ -67,6 +67,13 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return pearson(stats.rankdata(a), stats.rankdata(b))
 
 
+#: A truth that varies by less than this (Å, max − min over the scored voxels) is uniform for the
+#: correlations: their r and ρ are undefined, as for an exactly constant field. A smooth field
+#: drawn with almost no amplitude (benchmark case low-06 spans 0.0014 Å) would otherwise give a
+#: correlation with float rounding; 0.1 Å is a third of the smallest MAE target.
+MIN_TRUTH_SPREAD_A = 0.1
+
+
 def score_map(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict:
     """Compare a local-resolution map with the truth inside a mask.
 
@@ -87,7 +94,8 @@ def score_map(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
         ``median_ae_A``, ``rmse_A``, ``bias_A`` (mean of estimate − truth), ``pearson``,
         ``spearman``, ``est_median_A``, ``truth_median_A`` (over the whole mask), and
         ``within_1A`` (fraction of scored voxels with |error| ≤ 1 Å). Undefined values
-        (no scored voxel, constant input for a correlation) are ``None``.
+        (no scored voxel; a constant estimate, or a truth spanning less than
+        :data:`MIN_TRUTH_SPREAD_A`, for a correlation) are ``None``.
 
     Raises
     ------
@@ -126,13 +134,14 @@ def score_map(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
     e, t = est[ok], tru[ok]
     err = e - t
     ae = np.abs(err)
+    varies = float(t.max() - t.min()) >= MIN_TRUTH_SPREAD_A
     out.update(
         mae_A=float(ae.mean()),
         median_ae_A=float(np.median(ae)),
         rmse_A=float(np.sqrt(np.mean(err**2))),
         bias_A=float(err.mean()),
-        pearson=_nan_to_none(pearson(e, t)),
-        spearman=_nan_to_none(spearman(e, t)),
+        pearson=_nan_to_none(pearson(e, t)) if varies else None,
+        spearman=_nan_to_none(spearman(e, t)) if varies else None,
         est_median_A=float(np.median(e)),
         within_1A=float(np.mean(ae <= 1.0)),
     )

@@ -13,9 +13,14 @@
 # them), 6000 steps in bfloat16 autocast (validation in float32), peak lr 1e-3: low v5 -> deepres-low-v6
 # and low halves-v1 -> deepres-low-halves-v3 (seed 6; the id halves-v2 went to an unshipped try); high v6 -> deepres-high-v8 and high halves-v2
 # -> deepres-high-halves-v4 (seed 7; v7 / halves-v3 are the ids of the new1000 stage, below). The two runs of a range train side by side, one thread each.
-# These four (low v6 / halves-v3, high v8 / halves-v4) are the shipped files (copied into src/deepres/models by hand
+# Last, the GPU stage (GPU_STAGE=1; run on the lent H200 by scripts/gpu_check.sh, phase 3): 800 new high maps
+# (ids 2000-2799 of data seed 0, the ids after the 2000-map stage's), 1200 bf16 steps of batch 8, peak lr 3e-4,
+# seed 8: high v8 -> deepres-high-v9 (shipped) and high halves-v4 -> deepres-high-halves-v5 (not shipped).
+# DEVICE (default cpu) sets where its steps run; on a CPU they give the same maps and a close, not identical, model.
+# Then the same for the low range on the CPU (NEW800_LOW=1, seed 9): low v6 -> deepres-low-v7, halves-v3 -> deepres-low-halves-v4.
+# The shipped files are low v6 / halves-v3, high v9 / halves-v4 (copied into src/deepres/models by hand
 # after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES and NEW1000_RANGES select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE and NEW800_LOW select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -113,3 +118,24 @@ done
 for r in ${NEW1000_RANGES-}; do  # NEW1000_RANGES=high: the stage that made high v7 / halves-v3 (not shipped)
     stage_new1000 "$r" 7 "${r}_v6" "${r}_v7" "${r}_halves_v2" "${r}_halves_v3"
 done
+stage_new800() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO: 800 new maps (ids 2000-2799), 1200 steps
+    local r=$1 seed=$2 gen="data_cache/${1}_gen" d="data_cache/${1}_halves_new800"
+    mkdir -p "$gen" "$d"
+    for i in $(seq -f %03g 0 19); do [ -s "$gen/train_$i.pt" ] || : > "$gen/train_$i.pt"; done
+    .venv/bin/deepres train --range "$r" --structures "$STRUCT" --data-dir "$gen" --n-train 2800 --n-val 48 \
+        --workers 2 --half-maps --generate-only --output "runs/${r}_unused.pt"
+    ln -sf "$(realpath "$gen/val_000.pt")" "$d/val_000.pt"
+    for i in $(seq 0 7); do
+        ln -sf "$(realpath "$gen/train_$(printf %03d $((i + 20))).pt")" "$d/train_$(printf %03d "$i").pt"
+    done
+    local new=(--range "$r" --structures "$STRUCT" --data-dir "$d" --n-train 800 --n-val 48 --batch 8 --crop 24
+               --workers 1 --threads 1 --data-seed 0 --width 24 --context-quantiles 0.1 0.5 --precision bfloat16
+               --device "${DEVICE:-cpu}" --lr 3e-4 --seed "$seed" --steps 1200 --val-every 300)
+    train_pair "$3" "$4" "$5" "$6" "${new[@]}"
+}
+if [ "${GPU_STAGE-1}" = 1 ]; then  # high v8 -> v9 (shipped), halves-v4 -> halves-v5; run on the H200 (DEVICE=cuda)
+    stage_new800 high 8 high_v8 high_v9 high_halves_v4 high_halves_v5
+fi
+if [ "${NEW800_LOW-1}" = 1 ]; then  # low v6 -> v7, halves-v3 -> halves-v4, on the CPU
+    stage_new800 low 9 low_v6 low_v7 low_halves_v3 low_halves_v4
+fi

@@ -224,10 +224,11 @@ def sample_context(sample: dict, features: FeatureConfig | None) -> torch.Tensor
     return feature_context(f, torch.from_numpy(sample["weight"]), features)
 
 
-def _edge_window(a: np.ndarray, starts, size: int) -> np.ndarray:
+def _edge_window(a: np.ndarray, starts, size: int, mode: str = "edge") -> np.ndarray:
     """The window ``[start, start + size)`` along the last three axes of ``a``, replicating the
     edge values where it runs past them (what indexing with clipped indices gives, but by slicing:
-    a copy of the window only, and a padded copy only at the sample's edges)."""
+    a copy of the window only, and a padded copy only at the sample's edges); ``mode="constant"``
+    pads with zeros instead."""
     sl, pads = [], []
     for st, n in zip(starts, a.shape[-3:]):
         lo, hi = min(max(st, 0), n - 1), max(min(st + size, n), 1)
@@ -235,7 +236,7 @@ def _edge_window(a: np.ndarray, starts, size: int) -> np.ndarray:
         pads.append((lo - st, st + size - hi))
     w = a[(Ellipsis, *sl)]
     if any(p != (0, 0) for p in pads):
-        w = np.pad(w, [(0, 0)] * (a.ndim - 3) + pads, mode="edge")
+        w = np.pad(w, [(0, 0)] * (a.ndim - 3) + pads, mode=mode)
     return w
 
 
@@ -253,14 +254,9 @@ def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool, conte
         s = samples[i]
         shape = s["label"].shape
         o = [rng.randint(0, max(n, crop) - crop) for n in shape]
-        inside = np.ones((crop,) * 3, dtype=bool)
-        for ax, (a, n) in enumerate(zip(o, shape)):
-            sh = [1, 1, 1]
-            sh[ax] = crop
-            inside &= (np.arange(a, a + crop) < n).reshape(sh)
         f = np.ascontiguousarray(_edge_window(s["features"], [a - R for a in o], crop + 2 * R))
         lab = np.ascontiguousarray(_edge_window(s["label"], o, crop))
-        w = (_edge_window(s["weight"], o, crop) & inside).astype(np.float32)
+        w = _edge_window(s["weight"], o, crop, mode="constant").astype(np.float32)  # 0 past the sample
         f, lab, w = (torch.from_numpy(v).to(device, non_blocking=True) for v in (f, lab, w))
         f = f.float()
         if augment:
@@ -286,7 +282,7 @@ def validation_predictions(net, samples, R, features: FeatureConfig | None = Non
         f = torch.from_numpy(s["features"].astype(np.float32)).to(dev)
         fp = F.pad(f[None], (R,) * 6, mode="replicate")
         ctx = sample_context(s, features)
-        p = net(fp, None if ctx is None else ctx[None].to(dev))[0, 0].float().cpu().numpy()
+        p = net(fp, None if ctx is None else ctx[None].to(dev))[0, 0].cpu().numpy()
         w = s["weight"]
         preds.append(p[w])
         labs.append(s["label"][w])

@@ -94,16 +94,23 @@ stage2000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
 # 10-19 of a 2000-map set, made by putting empty placeholders where shards 0-9 would be, which the
 # generator skips), then 2400 bf16 steps at peak lr 5e-4, seed 7, from v6 (which trained on ids
 # 0-999) and from halves-v2: deepres-high-v7 and deepres-high-halves-v3.
-stage_new1000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
-    local r=$1 seed=$2 gen="data_cache/${1}_gen" d="data_cache/${1}_halves_new1000"
+new_maps() {  # RANGE FIRST COUNT DEST GENERATE_ARGS...: shards FIRST..FIRST+COUNT-1 (100 maps each, data seed 0) of
+    # data_cache/RANGE_gen, simulated with the half maps behind empty placeholders for the shards before FIRST
+    # (which the generator skips), linked into DEST as train_000... beside the 48 validation maps
+    local r=$1 first=$2 count=$3 d=$4 gen="data_cache/${1}_gen"
+    shift 4
     mkdir -p "$gen" "$d"
-    for i in $(seq -f %03g 0 9); do [ -s "$gen/train_$i.pt" ] || : > "$gen/train_$i.pt"; done
-    .venv/bin/deepres train --range "$r" --structures "$STRUCT" --data-dir "$gen" --n-train 2000 "${late[@]}" \
-        --half-maps --generate-only --output "runs/${r}_unused.pt"
+    for i in $(seq -f %03g 0 $((first - 1))); do [ -s "$gen/train_$i.pt" ] || : > "$gen/train_$i.pt"; done
+    .venv/bin/deepres train --range "$r" --structures "$STRUCT" --data-dir "$gen" --n-train $(((first + count) * 100)) \
+        "$@" --half-maps --generate-only --output "runs/${r}_unused.pt"
     ln -sf "$(realpath "$gen/val_000.pt")" "$d/val_000.pt"
-    for i in $(seq 0 9); do
-        ln -sf "$(realpath "$gen/train_$(printf %03d $((i + 10))).pt")" "$d/train_$(printf %03d "$i").pt"
+    for i in $(seq 0 $((count - 1))); do
+        ln -sf "$(realpath "$gen/train_$(printf %03d $((i + first))).pt")" "$d/train_$(printf %03d "$i").pt"
     done
+}
+stage_new1000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
+    local r=$1 seed=$2 d="data_cache/${1}_halves_new1000"
+    new_maps "$r" 10 10 "$d" "${late[@]}"
     local new=(--range "$r" --structures "$STRUCT" --data-dir "$d" --n-train 1000 "${late[@]}"
                --val-every 600 --steps 2400 --lr 5e-4 --seed "$seed")
     train_pair "$3" "$4" "$5" "$6" "${new[@]}"
@@ -119,15 +126,8 @@ for r in ${NEW1000_RANGES-}; do  # NEW1000_RANGES=high: the stage that made high
     stage_new1000 "$r" 7 "${r}_v6" "${r}_v7" "${r}_halves_v2" "${r}_halves_v3"
 done
 stage_new800() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO: 800 new maps (ids 2000-2799), 1200 steps
-    local r=$1 seed=$2 gen="data_cache/${1}_gen" d="data_cache/${1}_halves_new800"
-    mkdir -p "$gen" "$d"
-    for i in $(seq -f %03g 0 19); do [ -s "$gen/train_$i.pt" ] || : > "$gen/train_$i.pt"; done
-    .venv/bin/deepres train --range "$r" --structures "$STRUCT" --data-dir "$gen" --n-train 2800 --n-val 48 \
-        --workers 2 --half-maps --generate-only --output "runs/${r}_unused.pt"
-    ln -sf "$(realpath "$gen/val_000.pt")" "$d/val_000.pt"
-    for i in $(seq 0 7); do
-        ln -sf "$(realpath "$gen/train_$(printf %03d $((i + 20))).pt")" "$d/train_$(printf %03d "$i").pt"
-    done
+    local r=$1 seed=$2 d="data_cache/${1}_halves_new800"
+    new_maps "$r" 20 8 "$d" --n-val 48 --workers 2
     local new=(--range "$r" --structures "$STRUCT" --data-dir "$d" --n-train 800 --n-val 48 --batch 8 --crop 24
                --workers 1 --threads 1 --data-seed 0 --width 24 --context-quantiles 0.1 0.5 --precision bfloat16
                --device "${DEVICE:-cpu}" --lr 3e-4 --seed "$seed" --steps 1200 --val-every 300)

@@ -5,7 +5,8 @@ Usage: python scripts/eval_val.py RANGE DATA_DIR A.pt [B.pt ...]
 e.g.   python scripts/eval_val.py low data_cache/low src/deepres/models/low.pt runs/low_v4.pt
 
 Prints, for each model and for the ensemble of all of them, the validation MAE, bias and Pearson r
-in Å over every mask voxel of the validation samples (the same numbers `deepres train` logs).
+in Å over every mask voxel of the validation samples (the same numbers `deepres train` logs), and the
+mean per-map Pearson r (maps whose truth spans at least 0.1 Å, as the benchmark's per-case r).
 """
 
 import sys
@@ -14,12 +15,13 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import load_shards, validation_predictions, validation_scores
+from deepres.train import load_shards, per_map_pearson, validation_predictions, validation_scores
 
 
-def scores(p, t):
-    v = validation_scores(p, t)
-    return f"MAE {v['mae_A']:.3f} A  bias {v['bias_A']:+.3f} A  r {v['pearson']:.3f}"
+def scores(preds, labs):
+    v = validation_scores(np.concatenate(preds), np.concatenate(labs)) | per_map_pearson(preds, labs)
+    return (f"MAE {v['mae_A']:.3f} A  bias {v['bias_A']:+.3f} A  r {v['pearson']:.3f}  "
+            f"r per map {v['pearson_per_map']:.3f} ({v['n_maps_varying']} maps)")
 
 
 if __name__ == "__main__":
@@ -33,8 +35,9 @@ if __name__ == "__main__":
         lm = load_model(rng, path)
         n = lm.features.n_channels  # a single-map model on half-map samples reads their first channels
         mine = [{**s, "features": s["features"][:n]} for s in val]
-        p, truth = validation_predictions(lm.net, mine, lm.net.radius, lm.features)
-        logs.append(np.log(p))
+        p, truth = validation_predictions(lm.net, mine, lm.net.radius, lm.features, per_map=True)
+        logs.append([np.log(a) for a in p])
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")
     if len(paths) > 1:
-        print(f"{'geometric-mean ensemble':24s}: {scores(np.exp(np.mean(logs, axis=0)), truth)}")
+        ens = [np.exp(np.mean([lg[i] for lg in logs], axis=0)) for i in range(len(truth))]
+        print(f"{'geometric-mean ensemble':24s}: {scores(ens, truth)}")

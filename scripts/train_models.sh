@@ -18,9 +18,10 @@
 # seed 8: high v8 -> deepres-high-v9 (shipped) and high halves-v4 -> deepres-high-halves-v5 (not shipped).
 # DEVICE (default cpu) sets where its steps run; on a CPU they give the same maps and a close, not identical, model.
 # Then the same for the low range on the CPU (NEW800_LOW=1, seed 9): low v6 -> deepres-low-v7, halves-v3 -> deepres-low-halves-v4.
+# Then a deeper low model and its control (DEEPER_LOW=1; below).
 # The shipped files are low v6 / halves-v3, high v9 / halves-v4 (copied into src/deepres/models by hand
 # after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE and NEW800_LOW select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW and DEEPER_LOW select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -138,4 +139,16 @@ if [ "${GPU_STAGE-1}" = 1 ]; then  # high v8 -> v9 (shipped), halves-v4 -> halve
 fi
 if [ "${NEW800_LOW-1}" = 1 ]; then  # low v6 -> v7, halves-v3 -> halves-v4, on the CPU
     stage_new800 low 9 low_v6 low_v7 low_halves_v3 low_halves_v4
+fi
+# A deeper low model (DEEPER_LOW=1, on the 2000 maps of the low stage2000, seed 10): low v6 with two more
+# residual blocks (dilations 2, 1; they start as the identity), 3000 bf16 steps at peak lr 5e-4 ->
+# deepres-low-v8; beside it, as the control, the same steps on v6 as it is -> deepres-low-v8ctl.
+if [ "${DEEPER_LOW-1}" = 1 ]; then
+    deep=(--range low --structures "$STRUCT" --data-dir data_cache/low_halves_2000 --n-train 2000 "${late[@]}"
+          --val-every 500 --steps 3000 --lr 5e-4 --seed 10 --init runs/low_v6.pt)
+    .venv/bin/deepres train "${deep[@]}" --dilations 1 2 4 2 1 2 1 --model-id deepres-low-v8 \
+        --output runs/low_v8.pt > runs/train_low_v8.log 2>&1 &
+    .venv/bin/deepres train "${deep[@]}" --model-id deepres-low-v8ctl --output runs/low_v8ctl.pt \
+        > runs/train_low_v8ctl.log 2>&1
+    wait
 fi

@@ -143,6 +143,42 @@ def test_fine_tuning_into_a_context_network_starts_from_the_old_function(tmp_pat
     assert rec["history"][-1]["mae_A"] == pytest.approx(ref["mae_A"], abs=1e-6)
 
 
+def test_appended_blocks_start_as_the_identity():
+    """--init into a network with more residual blocks: the new ones start at zero, so the deeper
+    network computes exactly the old function (on the old output's voxels), and they can learn."""
+    from deepres.network import DeepResNet, NetConfig
+    from deepres.train import init_from
+
+    torch.manual_seed(0)
+    old = DeepResNet(NetConfig(in_channels=18, width=8, dilations=(1, 2)))
+    new = DeepResNet(NetConfig(in_channels=18, width=8, dilations=(1, 2, 2, 1)))
+    missing, unexpected, _ = init_from(new, old)
+    assert not missing and not unexpected
+    x = torch.randn(1, 18, 20, 20, 20)
+    with torch.no_grad():
+        d = new.radius - old.radius
+        torch.testing.assert_close(new(x), old(x)[:, :, d:-d, d:-d, d:-d])
+        new.blocks[2].weight += 0.05
+        assert (new(x) - old(x)[:, :, d:-d, d:-d, d:-d]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="dilations"):
+        init_from(DeepResNet(NetConfig(in_channels=18, width=8, dilations=(2, 1, 1))), old)
+
+
+def test_per_map_pearson_skips_near_uniform_truths():
+    from deepres.train import per_map_pearson
+
+    rng = np.random.default_rng(0)
+    t1 = rng.uniform(4, 8, 500)
+    good = (t1 + rng.normal(0, 0.5, 500), t1)
+    flat = (rng.normal(6, 1, 500), np.full(500, 6.0) + rng.normal(0, 1e-4, 500))  # spans < 0.1 A
+    out = per_map_pearson([good[0], flat[0]], [good[1], flat[1]])
+    assert out["n_maps_varying"] == 1
+    assert out["pearson_per_map"] == pytest.approx(np.corrcoef(*good)[0, 1])
+    anti = (-t1, t1)
+    assert per_map_pearson([good[0], anti[0]], [good[1], anti[1]])["pearson_per_map"] == pytest.approx(
+        (np.corrcoef(*good)[0, 1] - 1.0) / 2)
+
+
 def test_post_sharpening_changes_the_map_not_the_halves_or_labels():
     """``--post-sharpen``: the map's features change (its band shares), the half-map correlation
     inputs are computed from the raw halves, the labels stay."""

@@ -187,6 +187,9 @@ class TrainConfig:
     val_every: int = 250
     threads: int = 2
     width: int = 16  # channels of the learned 3D convolutions
+    # dilations of the residual 3x3x3 convolutions (deepres.network.NetConfig). A run from --init may
+    # append blocks to the start's: they start at zero (identity), so training starts from its function.
+    dilations: tuple[int, ...] = (1, 2, 4, 2, 1)
     init: str | None = None  # model file to start from (fine-tuning); None: random initialisation
     context_quantiles: tuple[float, ...] = ()  # whole-map context (FeatureConfig.context_quantiles)
     half_maps: bool = False  # half-map features (FeatureConfig.half_maps): needs samples made with them
@@ -270,10 +273,11 @@ def _crop_batch(samples, idxs, crop, R, rng: random.Random, augment: bool, conte
 
 
 @torch.no_grad()
-def validation_predictions(net, samples, R, features: FeatureConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Estimates and true resolutions (Å) at all mask voxels of ``samples``, concatenated
-    (``features``: the model's front end, needed when the network takes a whole-map context).
-    Runs in float32 on the device that holds ``net``."""
+def validation_predictions(net, samples, R, features: FeatureConfig | None = None,
+                           per_map: bool = False) -> tuple[np.ndarray, np.ndarray] | tuple[list, list]:
+    """Estimates and true resolutions (Å) at all mask voxels of ``samples``, concatenated, or with
+    ``per_map`` as one array per sample (``features``: the model's front end, needed when the
+    network takes a whole-map context). Runs in float32 on the device that holds ``net``."""
     was_training = net.training
     net.eval()
     dev = next(net.parameters()).device
@@ -287,12 +291,18 @@ def validation_predictions(net, samples, R, features: FeatureConfig | None = Non
         preds.append(p[w])
         labs.append(s["label"][w])
     net.train(was_training)
+    if per_map:
+        return preds, labs
     return np.concatenate(preds), np.concatenate(labs)
 
 
 def validate(net, samples, R, features: FeatureConfig | None = None) -> dict:
-    """Mean absolute error, bias and Pearson r in Å over all mask voxels of the validation set."""
-    return validation_scores(*validation_predictions(net, samples, R, features))
+    """Mean absolute error, bias and Pearson r in Å over all mask voxels of the validation set, and
+    the mean of the per-map Pearson r (the benchmark's per-case r)."""
+    preds, labs = validation_predictions(net, samples, R, features, per_map=True)
+    if not preds:
+        return {}
+    return validation_scores(np.concatenate(preds), np.concatenate(labs)) | per_map_pearson(preds, labs)
 
 
 def validation_scores(p: np.ndarray, t: np.ndarray) -> dict:
@@ -305,6 +315,21 @@ def validation_scores(p: np.ndarray, t: np.ndarray) -> dict:
     }
 
 
+def per_map_pearson(preds: list[np.ndarray], labs: list[np.ndarray]) -> dict:
+    """Mean over maps of the Pearson r of estimate and truth within each map, over the maps whose
+    truth spans at least :data:`deepres.metrics.MIN_TRUTH_SPREAD_A` (as the benchmark's per-case r),
+    and how many maps that was."""
+    from deepres.metrics import MIN_TRUTH_SPREAD_A, pearson
+
+    rs = []
+    for p, t in zip(preds, labs):
+        if t.size > 1 and float(t.max() - t.min()) >= MIN_TRUTH_SPREAD_A:
+            r = pearson(p, t)
+            if r is not None and np.isfinite(r):
+                rs.append(float(r))
+    return {"pearson_per_map": float(np.mean(rs)) if rs else float("nan"), "n_maps_varying": len(rs)}
+
+
 def init_from(net, start) -> tuple[list[str], list[str], list[str]]:
     """Copy the weights of ``start`` into ``net`` for fine-tuning, where ``net`` may have more:
     a context layer (``ctx.*``), or more input channels (the half-map features, appended after the
@@ -314,6 +339,10 @@ def init_from(net, start) -> tuple[list[str], list[str], list[str]]:
     """
     own = net.state_dict()
     src = dict(start.state_dict())
+    n_start = len(start.config.dilations)
+    if tuple(net.config.dilations[:n_start]) != tuple(start.config.dilations):
+        raise ValueError(f"the start's dilations {tuple(start.config.dilations)} are not the first of "
+                         f"{tuple(net.config.dilations)}")
     widened = []
     for k, v in list(src.items()):
         if k in own and own[k].dim() == v.dim() == 5 and own[k].shape[1] > v.shape[1] \
@@ -322,6 +351,10 @@ def init_from(net, start) -> tuple[list[str], list[str], list[str]]:
             w[:, : v.shape[1]] = v
             src[k] = w
             widened.append(k)
+    # residual blocks appended after the start's begin at zero: relu(0) + h is the identity
+    for k in own:
+        if k.startswith("blocks.") and int(k.split(".")[1]) >= n_start:
+            src[k] = torch.zeros_like(own[k])
     missing, unexpected = net.load_state_dict(src, strict=False)
     return list(missing), list(unexpected), widened
 
@@ -337,7 +370,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     net, feats = make_network(spec, FeatureConfig(context_quantiles=tuple(cfg.context_quantiles),
-                                                  half_maps=cfg.half_maps), width=cfg.width)
+                                                  half_maps=cfg.half_maps), width=cfg.width,
+                             dilations=tuple(cfg.dilations))
     # a single-map model can train on samples made with half maps: it keeps their single-map channels
     keep = None if cfg.half_maps else feats.n_channels
     train_s = load_shards(data_dir, "train", keep)
@@ -461,6 +495,9 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=16, help="channels of the learned 3D convolutions")
+    p.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 4, 2, 1],
+                   help="dilations of the residual 3x3x3 convolutions; with --init, blocks after the start's begin "
+                        "at zero (the identity)")
     p.add_argument("--init", default=None, help="model file to start from (fine-tuning with a new schedule)")
     p.add_argument("--context-quantiles", type=float, nargs="*", default=[],
                    help="whole-map context: these quantiles over the mask of each band's log-share (e.g. 0.1)")
@@ -494,6 +531,7 @@ def run(args) -> int:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,
                       lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init,
+                      dilations=tuple(args.dilations),
                       context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps,
                       precision=args.precision, val_every=args.val_every, device=args.device)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),

@@ -19,7 +19,7 @@
 # DEVICE (default cpu) sets where its steps run; on a CPU they give the same maps and a close, not identical, model.
 # Then the same for the low range on the CPU (NEW800_LOW=1, seed 9): low v6 -> deepres-low-v7, halves-v3 -> deepres-low-halves-v4.
 # Then a deeper low model and its control (DEEPER_LOW=1; below).
-# The shipped files are low v6 / halves-v3, high v9 / halves-v4 (copied into src/deepres/models by hand
+# The shipped files are low v8 (the DEEPER_LOW control, re-identified) / halves-v3, high v9 / halves-v4 (copied into src/deepres/models by hand
 # after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
 # RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW and DEEPER_LOW select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only

@@ -15,7 +15,8 @@ import numpy as np
 
 
 def cases(path: str, range_name: str, estimator: str) -> dict:
-    doc = json.load(open(path))
+    with open(path) as fh:
+        doc = json.load(fh)
     return {c["case"]["id"]: c["estimators"][estimator] for c in doc["ranges"][range_name]["cases"]}
 
 

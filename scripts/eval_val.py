@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import load_shards, per_map_pearson, validation_predictions, validation_scores
+from deepres.train import load_shards, map_set_scores, validation_predictions
 
 
 def scores(preds, labs):
-    v = validation_scores(np.concatenate(preds), np.concatenate(labs)) | per_map_pearson(preds, labs)
+    v = map_set_scores(preds, labs)
     return (f"MAE {v['mae_A']:.3f} A  bias {v['bias_A']:+.3f} A  r {v['pearson']:.3f}  "
             f"r per map {v['pearson_per_map']:.3f} ({v['n_maps_varying']} maps)")
 

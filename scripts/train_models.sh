@@ -147,12 +147,12 @@ fi
 # deepres-low-halves-v5 (shipped).
 if [ "${DEEPER_LOW-1}" = 1 ]; then
     deep=(--range low --structures "$STRUCT" --data-dir data_cache/low_halves_2000 --n-train 2000 "${late[@]}"
-          --val-every 500 --steps 3000 --lr 5e-4 --seed 10 --init runs/low_v6.pt)
-    .venv/bin/deepres train "${deep[@]}" --dilations 1 2 4 2 1 2 1 --model-id deepres-low-v8 \
+          --val-every 500 --steps 3000 --lr 5e-4 --seed 10)
+    .venv/bin/deepres train "${deep[@]}" --init runs/low_v6.pt --dilations 1 2 4 2 1 2 1 --model-id deepres-low-v8 \
         --output runs/low_v8.pt > runs/train_low_v8.log 2>&1 &
-    .venv/bin/deepres train "${deep[@]}" --model-id deepres-low-v8ctl --output runs/low_v8ctl.pt \
+    .venv/bin/deepres train "${deep[@]}" --init runs/low_v6.pt --model-id deepres-low-v8ctl --output runs/low_v8ctl.pt \
         > runs/train_low_v8ctl.log 2>&1
     wait
-    .venv/bin/deepres train "${deep[@]/#runs\/low_v6.pt/runs/low_halves_v3.pt}" --half-maps --threads 2 \
+    .venv/bin/deepres train "${deep[@]}" --init runs/low_halves_v3.pt --half-maps --threads 2 \
         --model-id deepres-low-halves-v5 --output runs/low_halves_v5.pt > runs/train_low_halves_v5.log 2>&1
 fi

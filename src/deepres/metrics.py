@@ -74,6 +74,12 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 MIN_TRUTH_SPREAD_A = 0.1
 
 
+def truth_varies(truth: np.ndarray) -> bool:
+    """Whether a truth spans at least :data:`MIN_TRUTH_SPREAD_A` (else it counts as uniform and a
+    correlation with it is undefined)."""
+    return truth.size > 0 and float(truth.max() - truth.min()) >= MIN_TRUTH_SPREAD_A
+
+
 def score_map(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict:
     """Compare a local-resolution map with the truth inside a mask.
 
@@ -134,7 +140,7 @@ def score_map(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
     e, t = est[ok], tru[ok]
     err = e - t
     ae = np.abs(err)
-    varies = float(t.max() - t.min()) >= MIN_TRUTH_SPREAD_A
+    varies = truth_varies(t)
     out.update(
         mae_A=float(ae.mean()),
         median_ae_A=float(np.median(ae)),

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from deepres.features import FeatureConfig, block_mean, compute_features, feature_context
 from deepres.mask import binarise, mask_map
 from deepres.model import make_network, save_model
+from deepres.network import NetConfig
 from deepres.ranges import RangeSpec, get_range
 from deepres.shards import load_shards
 from deepres.splits import heldout_structures
@@ -189,7 +190,7 @@ class TrainConfig:
     width: int = 16  # channels of the learned 3D convolutions
     # dilations of the residual 3x3x3 convolutions (deepres.network.NetConfig). A run from --init may
     # append blocks to the start's: they start at zero (identity), so training starts from its function.
-    dilations: tuple[int, ...] = (1, 2, 4, 2, 1)
+    dilations: tuple[int, ...] = NetConfig.dilations
     init: str | None = None  # model file to start from (fine-tuning); None: random initialisation
     context_quantiles: tuple[float, ...] = ()  # whole-map context (FeatureConfig.context_quantiles)
     half_maps: bool = False  # half-map features (FeatureConfig.half_maps): needs samples made with them
@@ -302,6 +303,11 @@ def validate(net, samples, R, features: FeatureConfig | None = None) -> dict:
     preds, labs = validation_predictions(net, samples, R, features, per_map=True)
     if not preds:
         return {}
+    return map_set_scores(preds, labs)
+
+
+def map_set_scores(preds: list[np.ndarray], labs: list[np.ndarray]) -> dict:
+    """:func:`validation_scores` over all maps' voxels together, with :func:`per_map_pearson`."""
     return validation_scores(np.concatenate(preds), np.concatenate(labs)) | per_map_pearson(preds, labs)
 
 
@@ -319,14 +325,9 @@ def per_map_pearson(preds: list[np.ndarray], labs: list[np.ndarray]) -> dict:
     """Mean over maps of the Pearson r of estimate and truth within each map, over the maps whose
     truth spans at least :data:`deepres.metrics.MIN_TRUTH_SPREAD_A` (as the benchmark's per-case r),
     and how many maps that was."""
-    from deepres.metrics import MIN_TRUTH_SPREAD_A, pearson
+    from deepres.metrics import pearson, truth_varies
 
-    rs = []
-    for p, t in zip(preds, labs):
-        if t.size > 1 and float(t.max() - t.min()) >= MIN_TRUTH_SPREAD_A:
-            r = pearson(p, t)
-            if r is not None and np.isfinite(r):
-                rs.append(float(r))
+    rs = [r for p, t in zip(preds, labs) if truth_varies(t) and np.isfinite(r := pearson(p, t))]
     return {"pearson_per_map": float(np.mean(rs)) if rs else float("nan"), "n_maps_varying": len(rs)}
 
 
@@ -495,7 +496,7 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=16, help="channels of the learned 3D convolutions")
-    p.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 4, 2, 1],
+    p.add_argument("--dilations", type=int, nargs="+", default=list(NetConfig.dilations),
                    help="dilations of the residual 3x3x3 convolutions; with --init, blocks after the start's begin "
                         "at zero (the identity)")
     p.add_argument("--init", default=None, help="model file to start from (fine-tuning with a new schedule)")

@@ -19,9 +19,10 @@
 # DEVICE (default cpu) sets where its steps run; on a CPU they give the same maps and a close, not identical, model.
 # Then the same for the low range on the CPU (NEW800_LOW=1, seed 9): low v6 -> deepres-low-v7, halves-v3 -> deepres-low-halves-v4.
 # Then a deeper low model and its control (DEEPER_LOW=1; below).
+# Then 3000 more steps for the high models on the 2000 maps of their stage2000 (MORE_HIGH=1; below).
 # The shipped files are low v8 (the DEEPER_LOW control, re-identified) / halves-v5 (DEEPER_LOW), high v9 / halves-v4 (copied into src/deepres/models by hand
 # after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW and DEEPER_LOW select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW and MORE_HIGH select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -155,4 +156,13 @@ if [ "${DEEPER_LOW-1}" = 1 ]; then
     wait
     .venv/bin/deepres train "${deep[@]}" --init runs/low_halves_v3.pt --half-maps --threads 2 \
         --model-id deepres-low-halves-v5 --output runs/low_halves_v5.pt > runs/train_low_halves_v5.log 2>&1
+fi
+# 3000 more steps for the high models (MORE_HIGH=1, seed 11): the 2000 maps of the high stage2000 (simulated
+# again if gone: ~35 min, 39 GB), 3000 bf16 steps at peak lr 5e-4, high v9 -> deepres-high-v10 and
+# halves-v4 -> deepres-high-halves-v6 side by side, one thread each (the step that made low v8 / halves-v5).
+if [ "${MORE_HIGH-1}" = 1 ]; then
+    more_high=(--range high --structures "$STRUCT" --data-dir data_cache/high_halves_2000 --n-train 2000 "${late[@]}"
+               --val-every 500 --steps 3000 --lr 5e-4 --seed 11)
+    .venv/bin/deepres train "${more_high[@]}" --half-maps --generate-only --output runs/high_unused.pt
+    train_pair high_v9 high_v10 high_halves_v4 high_halves_v6 "${more_high[@]}"
 fi

@@ -219,6 +219,36 @@ def test_a_single_map_model_trains_on_samples_made_with_half_maps(tmp_path, samp
               crop=6, threads=1, half_maps=True), log=lambda m: None)
 
 
+def test_a_non_finite_step_is_skipped_not_applied(tmp_path, sample, monkeypatch):
+    """A batch whose loss or gradient is not finite leaves the weights as they were (one such step
+    would otherwise make every weight NaN): the step is skipped, logged and recorded; a run with
+    nothing but such steps stops with an error."""
+    import deepres.train as tr
+
+    bad = dict(sample, features=np.full_like(sample["features"], np.nan))
+    data = tmp_path / "shards"
+    data.mkdir()
+    torch.save([sample, bad], data / "train_000.pt")
+    torch.save([sample], data / "val_000.pt")
+    cfg = TrainConfig(range_name="low", steps=8, batch=1, crop=6, val_every=4, threads=1, seed=3)
+    logs = []
+    rec = train(str(data), str(tmp_path / "a.pt"), cfg, log=logs.append)
+    assert 0 < len(rec["skipped_steps"]) < 8
+    assert sum("update skipped" in m for m in logs) == len(rec["skipped_steps"])
+    w = load_model("low", path=str(tmp_path / "a.pt")).net.state_dict()
+    assert all(torch.isfinite(v).all() for v in w.values())
+    assert np.isfinite(rec["history"][-1]["mae_A"])
+
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    torch.save([bad], only_bad / "train_000.pt")
+    torch.save([sample], only_bad / "val_000.pt")
+    monkeypatch.setattr(tr, "MAX_SKIPS_IN_A_ROW", 3)
+    with pytest.raises(RuntimeError, match="diverged: 3 non-finite steps"):
+        train(str(only_bad), str(tmp_path / "b.pt"), cfg, log=lambda m: None)
+    assert not os.path.exists(tmp_path / "b.pt")
+
+
 def _is_mapped(a: np.ndarray) -> bool:
     while a is not None:
         if isinstance(a, np.memmap):

@@ -360,6 +360,10 @@ def init_from(net, start) -> tuple[list[str], list[str], list[str]]:
     return list(missing), list(unexpected), widened
 
 
+#: a run stops with an error after this many non-finite steps in a row (each one's update is skipped)
+MAX_SKIPS_IN_A_ROW = 50
+
+
 def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None = None, log=print,
           model_id: str | None = None) -> dict:
     """Train a model on the shards in ``data_dir`` and write it to ``out_path``.
@@ -415,7 +419,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     checkpoint = checkpoint or out_path + ".ckpt"
-    step, history, rng = 0, [], random.Random(cfg.seed)
+    step, history, rng, skipped_steps, n_bad_in_a_row = 0, [], random.Random(cfg.seed), [], 0
     t_start, elapsed_before = time.time(), 0.0
     if os.path.exists(checkpoint):
         ck = torch.load(checkpoint, weights_only=False, map_location=device)
@@ -423,6 +427,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         step, history, elapsed_before = ck["step"], ck["history"], ck["elapsed_s"]
+        skipped_steps = ck.get("skipped_steps", [])
         rng.setstate(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {checkpoint} at step {step}")
@@ -437,14 +442,24 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         loss = (torch.abs(pred.float() - y) * w).sum() / torch.clamp(w.sum(), min=1.0)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         step += 1
-        run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
+        if torch.isfinite(loss) and torch.isfinite(grad_norm):
+            opt.step()
+            n_bad_in_a_row = 0
+            run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
+        else:
+            # one non-finite gradient would make every weight NaN (clipping an infinite norm gives 0 * inf):
+            # skip the update, as mixed-precision loss scaling does, and say so
+            skipped_steps.append(step)
+            n_bad_in_a_row += 1
+            log(f"step {step}: non-finite loss or gradient (samples {idxs}); update skipped")
+            if n_bad_in_a_row >= MAX_SKIPS_IN_A_ROW:
+                raise RuntimeError(f"training diverged: {n_bad_in_a_row} non-finite steps in a row up to step {step}")
+        sched.step()
         if step % 25 == 0:
             el = elapsed_before + time.time() - t_start
-            log(f"step {step}/{cfg.steps}  loss(MAE, A) {run_loss:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.1f} s")
+            log(f"step {step}/{cfg.steps}  loss(MAE, A) {float('nan') if run_loss is None else run_loss:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.1f} s")
         if step % cfg.val_every == 0 or step == cfg.steps:
             v = validate(net, val_s, R, feats) if val_s else {}
             v["step"] = step
@@ -456,6 +471,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
                 {
                     "net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
                     "history": history, "elapsed_s": el, "rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
+                    "skipped_steps": skipped_steps,
                 },
                 checkpoint + ".tmp",
             )
@@ -468,6 +484,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         "train_structures": sorted({s["structure"] for s in train_s}),
         "val_structures": sorted({s["structure"] for s in val_s}),
         "history": history,
+        "skipped_steps": skipped_steps,
         "train_seconds": elapsed,
         "torch": str(torch.__version__),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

@@ -280,6 +280,30 @@ def test_shards_are_read_through_memory_maps_with_the_same_contents(tmp_path, sa
     np.testing.assert_array_equal(load(str(d), "train")[0]["label"], sample["label"])
 
 
+def test_a_failed_pack_leaves_no_partial_files(tmp_path, sample, monkeypatch):
+    """Packing that fails part way (a full disk) removes its temporary files and writes no index."""
+    import deepres.shards as sh
+
+    d = tmp_path / "shards"
+    d.mkdir()
+    torch.save([sample, sample], d / "train_000.pt")
+    real = np.ascontiguousarray
+    calls = []
+
+    def failing(a, dtype=None):
+        calls.append(1)
+        if len(calls) == 4:  # the second sample's features
+            raise OSError(28, "No space left on device")
+        return real(a, dtype=dtype)
+
+    monkeypatch.setattr(sh.np, "ascontiguousarray", failing)
+    with pytest.raises(OSError, match="No space"):
+        sh.load_shards(str(d), "train")
+    assert sorted(p.name for p in d.iterdir()) == ["train_000.pt"]
+    monkeypatch.setattr(sh.np, "ascontiguousarray", real)
+    assert len(sh.load_shards(str(d), "train")) == 2
+
+
 def test_a_changed_shard_is_packed_again(tmp_path, sample):
     from deepres.shards import load_shards as load
 

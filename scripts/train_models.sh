@@ -160,6 +160,7 @@ fi
 # 3000 more steps for the high models (MORE_HIGH=1, seed 11): the 2000 maps of the high stage2000 (simulated
 # again if gone: ~35 min, 39 GB), 3000 bf16 steps at peak lr 5e-4, high v9 -> deepres-high-v10 and
 # halves-v4 -> deepres-high-halves-v6 side by side, one thread each (the step that made low v8 / halves-v5).
+# Neither was shipped (held-out 0.355 -> 0.358 and 0.298 -> 0.298 A; docs/models.md).
 if [ "${MORE_HIGH-1}" = 1 ]; then
     more_high=(--range high --structures "$STRUCT" --data-dir data_cache/high_halves_2000 --n-train 2000 "${late[@]}"
                --val-every 500 --steps 3000 --lr 5e-4 --seed 11)

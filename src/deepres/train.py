@@ -459,7 +459,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         sched.step()
         if step % 25 == 0:
             el = elapsed_before + time.time() - t_start
-            log(f"step {step}/{cfg.steps}  loss(MAE, A) {float('nan') if run_loss is None else run_loss:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.1f} s")
+            shown = float("nan") if run_loss is None else run_loss  # None: every step so far skipped
+            log(f"step {step}/{cfg.steps}  loss(MAE, A) {shown:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.1f} s")
         if step % cfg.val_every == 0 or step == cfg.steps:
             v = validate(net, val_s, R, feats) if val_s else {}
             v["step"] = step

@@ -249,6 +249,29 @@ def test_a_non_finite_step_is_skipped_not_applied(tmp_path, sample, monkeypatch)
     assert not os.path.exists(tmp_path / "b.pt")
 
 
+def test_samples_record_their_filter_bank_and_training_checks_it(tmp_path, sample):
+    """Samples made with other front-end settings (narrower energy windows) carry them; a training
+    with the default settings refuses them, one with the same settings trains a model that has them."""
+    narrow = FeatureConfig(smooth_wavelengths=0.3)
+    s2 = make_sample(str(DATA / "1BVN_l_u.pdb.gz"), get_range("low"), seed=5, features=narrow)
+    assert s2["front_end"]["smooth_wavelengths"] == 0.3 and sample["front_end"]["smooth_wavelengths"] == 0.5
+    assert not np.array_equal(s2["features"], sample["features"])  # the setting reaches the features
+    _write_shards(tmp_path / "narrow", s2)
+    cfg = TrainConfig(range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=3)
+    with pytest.raises(ValueError, match="another filter bank"):
+        train(str(tmp_path / "narrow"), str(tmp_path / "a.pt"), cfg, log=lambda m: None)
+    old = {k: v for k, v in sample.items() if k != "front_end"}  # made before samples recorded it
+    _write_shards(tmp_path / "old", old)
+    with pytest.raises(ValueError, match="another filter bank"):
+        train(str(tmp_path / "old"), str(tmp_path / "b.pt"), TrainConfig(
+            range_name="low", steps=2, batch=1, crop=6, threads=1, smooth_wavelengths=0.3), log=lambda m: None)
+    train(str(tmp_path / "old"), str(tmp_path / "c.pt"), cfg, log=lambda m: None)  # default = default
+    train(str(tmp_path / "narrow"), str(tmp_path / "d.pt"), TrainConfig(
+        range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=3, smooth_wavelengths=0.3),
+        log=lambda m: None)
+    assert load_model("low", path=str(tmp_path / "d.pt")).features.smooth_wavelengths == 0.3
+
+
 def _is_mapped(a: np.ndarray) -> bool:
     while a is not None:
         if isinstance(a, np.memmap):

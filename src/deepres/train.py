@@ -111,7 +111,14 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
         "structure": os.path.basename(structure_path),
         "seed": seed,
         "params": json.dumps({**case.params, "post_b_A2": post_b}, default=str),
+        "front_end": front_end(features),
     }
+
+
+def front_end(features: FeatureConfig) -> dict:
+    """The filter-bank settings that make a sample's stored features what they are (not the whole-map
+    context, computed at training time, nor the half-map channels, counted apart)."""
+    return {k: v for k, v in features.to_dict().items() if k not in ("context_quantiles", "half_maps")}
 
 
 def _sample_job(args):
@@ -194,6 +201,9 @@ class TrainConfig:
     init: str | None = None  # model file to start from (fine-tuning); None: random initialisation
     context_quantiles: tuple[float, ...] = ()  # whole-map context (FeatureConfig.context_quantiles)
     half_maps: bool = False  # half-map features (FeatureConfig.half_maps): needs samples made with them
+    # the filter bank (FeatureConfig): needs samples made with the same settings (checked)
+    n_bands: int = FeatureConfig.n_bands
+    smooth_wavelengths: float = FeatureConfig.smooth_wavelengths
     # arithmetic of the training steps: "float32", or "bfloat16" (autocast: the convolutions in
     # bfloat16, the weights, the optimiser and the loss in float32; ~2.5x faster on CPUs with
     # AVX512-BF16/AMX). Validation always runs in float32, as `deepres estimate` does by default.
@@ -375,7 +385,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     net, feats = make_network(spec, FeatureConfig(context_quantiles=tuple(cfg.context_quantiles),
-                                                  half_maps=cfg.half_maps), width=cfg.width,
+                                                  half_maps=cfg.half_maps, n_bands=cfg.n_bands,
+                                                  smooth_wavelengths=cfg.smooth_wavelengths), width=cfg.width,
                              dilations=tuple(cfg.dilations))
     # a single-map model can train on samples made with half maps: it keeps their single-map channels
     keep = None if cfg.half_maps else feats.n_channels
@@ -383,6 +394,12 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     val_s = load_shards(data_dir, "val", keep)
     if not train_s:
         raise RuntimeError(f"no training shards in {data_dir}")
+    # samples from before the front end was recorded were all made with the default one
+    made_with = {json.dumps(s.get("front_end", front_end(FeatureConfig())), sort_keys=True) for s in train_s + val_s}
+    if made_with != {json.dumps(front_end(feats), sort_keys=True)}:
+        raise ValueError(f"the samples in {data_dir} were made with another filter bank ({', '.join(sorted(made_with))})"
+                         f" than this training's ({json.dumps(front_end(feats), sort_keys=True)}): use a data folder "
+                         "made with the same --n-bands and --smooth-wavelengths")
     n_stored = train_s[0]["features"].shape[0]
     if n_stored != feats.n_channels:
         raise ValueError(f"the samples in {data_dir} have {n_stored} feature channels and this network takes "
@@ -522,6 +539,11 @@ def add_arguments(p) -> None:
                    help="whole-map context: these quantiles over the mask of each band's log-share (e.g. 0.1)")
     p.add_argument("--half-maps", action="store_true",
                    help="train a model that also reads the two half maps (its samples need their own --data-dir)")
+    p.add_argument("--n-bands", type=int, default=FeatureConfig.n_bands,
+                   help="band-pass filters of the fixed front end (its samples need their own --data-dir)")
+    p.add_argument("--smooth-wavelengths", type=float, default=FeatureConfig.smooth_wavelengths, metavar="W",
+                   help="width (Gaussian sigma) of the front end's local energy windows, in wavelengths of each "
+                        "band (its samples need their own --data-dir)")
     p.add_argument("--post-sharpen", type=float, default=0.0, metavar="P",
                    help="when simulating: with probability P sharpen or blur the map after the noise "
                         f"(global B uniform in {POST_B_RANGE_A2} A^2; the half maps stay raw)")
@@ -544,7 +566,8 @@ def run(args) -> int:
     """Run ``deepres train``: simulate (or reuse) the samples, then fit and write the model."""
     data_seed = args.seed if args.data_seed is None else args.data_seed
     generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=data_seed,
-                     workers=args.workers, features=FeatureConfig(half_maps=args.half_maps),
+                     workers=args.workers, features=FeatureConfig(half_maps=args.half_maps, n_bands=args.n_bands,
+                                                                  smooth_wavelengths=args.smooth_wavelengths),
                      post_sharpen=args.post_sharpen)
     if args.generate_only:
         return 0
@@ -552,7 +575,8 @@ def run(args) -> int:
                       lr=args.lr, seed=args.seed, threads=args.threads, width=args.width, init=args.init,
                       dilations=tuple(args.dilations),
                       context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps,
-                      precision=args.precision, val_every=args.val_every, device=args.device)
+                      precision=args.precision, val_every=args.val_every, device=args.device,
+                      n_bands=args.n_bands, smooth_wavelengths=args.smooth_wavelengths)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id)
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

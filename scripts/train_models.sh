@@ -22,7 +22,7 @@
 # Then 3000 more steps for the high models on the 2000 maps of their stage2000 (MORE_HIGH=1; below).
 # The shipped files are low v8 (the DEEPER_LOW control, re-identified) / halves-v5 (DEEPER_LOW), high v9 / halves-v4 (copied into src/deepres/models by hand
 # after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW and MORE_HIGH select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -166,4 +166,21 @@ if [ "${MORE_HIGH-1}" = 1 ]; then
                --val-every 500 --steps 3000 --lr 5e-4 --seed 11)
     .venv/bin/deepres train "${more_high[@]}" --half-maps --generate-only --output runs/high_unused.pt
     train_pair high_v9 high_v10 high_halves_v4 high_halves_v6 "${more_high[@]}"
+fi
+# A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
+# windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.
+# Judged on the validation log's per-map r (docs/models.md, "Next steps": 0.655 against 0.662, no clear gain).
+if [ "${PILOT_WINDOWS-0}" = 1 ]; then
+    pilot=(--range low --structures "$STRUCT" --n-train 300 --n-val 48 --batch 4 --crop 24 --workers 2 --threads 1
+           --data-seed 0 --width 24 --context-quantiles 0.1 0.5 --precision bfloat16 --val-every 500 --steps 1500
+           --lr 2e-3 --seed 0)
+    for w in 0.5 0.3; do
+        .venv/bin/deepres train "${pilot[@]}" --smooth-wavelengths "$w" --data-dir "data_cache/pilot_sw$w" \
+            --generate-only --output runs/pilot_unused.pt
+    done
+    .venv/bin/deepres train "${pilot[@]}" --smooth-wavelengths 0.5 --data-dir data_cache/pilot_sw0.5 \
+        --model-id pilot-sw0.5 --output runs/pilot_sw0.5.pt > runs/train_pilot_sw0.5.log 2>&1 &
+    .venv/bin/deepres train "${pilot[@]}" --smooth-wavelengths 0.3 --data-dir data_cache/pilot_sw0.3 \
+        --model-id pilot-sw0.3 --output runs/pilot_sw0.3.pt > runs/train_pilot_sw0.3.log 2>&1
+    wait
 fi

@@ -270,6 +270,10 @@ def test_samples_record_their_filter_bank_and_training_checks_it(tmp_path, sampl
         range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=3, smooth_wavelengths=0.3),
         log=lambda m: None)
     assert load_model("low", path=str(tmp_path / "d.pt")).features.smooth_wavelengths == 0.3
+    with pytest.raises(ValueError, match="another front end"):  # nor can a run start from another bank's model
+        train(str(tmp_path / "narrow"), str(tmp_path / "e.pt"), TrainConfig(
+            range_name="low", steps=2, batch=1, crop=6, threads=1, smooth_wavelengths=0.3, init=str(tmp_path / "c.pt")),
+            log=lambda m: None)
 
 
 def _is_mapped(a: np.ndarray) -> bool:

@@ -23,7 +23,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 
 import numpy as np
@@ -396,10 +396,11 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         raise RuntimeError(f"no training shards in {data_dir}")
     # samples from before the front end was recorded were all made with the default one
     made_with = {json.dumps(s.get("front_end", front_end(FeatureConfig())), sort_keys=True) for s in train_s + val_s}
-    if made_with != {json.dumps(front_end(feats), sort_keys=True)}:
+    wanted = json.dumps(front_end(feats), sort_keys=True)
+    if made_with != {wanted}:
         raise ValueError(f"the samples in {data_dir} were made with another filter bank ({', '.join(sorted(made_with))})"
-                         f" than this training's ({json.dumps(front_end(feats), sort_keys=True)}): use a data folder "
-                         "made with the same --n-bands and --smooth-wavelengths")
+                         f" than this training's ({wanted}): use a data folder made with the same --n-bands and "
+                         "--smooth-wavelengths")
     n_stored = train_s[0]["features"].shape[0]
     if n_stored != feats.n_channels:
         raise ValueError(f"the samples in {data_dir} have {n_stored} feature channels and this network takes "
@@ -409,8 +410,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         from deepres.model import load_model
 
         start = load_model(spec.name, path=cfg.init)
-        if replace(start.features, context_quantiles=(), half_maps=False) != replace(feats, context_quantiles=(),
-                                                                                     half_maps=False):
+        if front_end(start.features) != front_end(feats):
             raise ValueError(f"{cfg.init} has another front end than this training's")
         missing, unexpected, widened = init_from(net, start.net)
         if unexpected or any(not k.startswith("ctx.") for k in missing):

@@ -436,3 +436,56 @@ def test_training_on_cuda_matches_cpu(tmp_path, sample):
     wc, wg = (load_model("low", path=str(tmp_path / n)).net.state_dict() for n in ("cpu.pt", "gpu.pt"))
     assert all(v.device.type == "cpu" for v in wg.values())
     assert max(float((wc[k] - wg[k]).abs().max()) for k in wc) < 1e-3
+
+
+def test_to_working_grid_keeps_positions_band_limit_and_field_values():
+    """A map simulated at a coarser input sampling reaches the working grid as `deepres estimate`
+    brings it there: the same physical positions, nothing above the input's Nyquist frequency,
+    the mask the same region, the true field interpolated within its own values."""
+    from deepres.train import to_working_grid
+
+    v_in, v_w, n = 1.0, 0.5, 40
+    z, y, x = np.indices((n, n, n)).astype(np.float32)
+    centre = np.array([17.0, 21.0, 19.0])  # input voxels
+    r2 = (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2
+    blob = np.exp(-r2 / (2 * 2.0**2)).astype(np.float32)
+    mask = r2 <= 8.0**2
+    truth = (2.0 + 0.1 * x).astype(np.float32)  # a ramp along x, 2.0 ... 5.9 A
+    halves = (blob * 1.1, blob * 0.9)
+    masked, mask_w, halves_w, truth_w = to_working_grid(blob, mask, halves, truth, v_in, v_w)
+    assert masked.shape == mask_w.shape == truth_w.shape == halves_w[0].shape == (80, 80, 80)
+    # positions: the blob's centre of mass, in A, is where it was (the box centre is kept: working
+    # voxel k sits at (v_w - v_in) / 2 + k * v_w)
+    w = np.clip(masked, 0, None)
+    com_w = np.array([(np.indices(w.shape)[a] * w).sum() / w.sum() for a in range(3)]) * v_w + (v_w - v_in) / 2
+    assert np.allclose(com_w, centre * v_in, atol=0.05)
+    # the mask: the same region, grown by the binarisation at 0.15 by less than half an input voxel
+    # (a sphere of 8 voxels: 8.35^3 / 8^3 = 1.14)
+    assert 1.0 < mask_w.sum() * v_w**3 / (mask.sum() * v_in**3) < 1.2
+    # band limit: no power above the input's Nyquist frequency (0.25 cycles/working voxel)
+    F = np.abs(np.fft.fftn(masked)) ** 2
+    k = np.sqrt(sum(f**2 for f in np.meshgrid(*[np.fft.fftfreq(80)] * 3, indexing="ij")))
+    assert F[k > 0.26].sum() < 1e-6 * F.sum()
+    # the field: within its values, and the ramp's slope per working voxel
+    assert truth_w.min() >= truth.min() - 1e-5 and truth_w.max() <= truth.max() + 1e-5
+    inner = truth_w[40, 40, 10:70]
+    assert np.allclose(np.diff(inner), 0.1 * v_w / v_in, atol=1e-4)
+    # each half normalised as the map is: scale does not matter
+    np.testing.assert_allclose(halves_w[0], halves_w[1], atol=1e-5)
+
+
+def test_samples_at_a_drawn_input_voxel_size():
+    """``--input-voxel-size LO HI``: the sample is simulated at a recorded voxel size in the range
+    (the same for the same seed), its labels respect that sampling's Nyquist floor, and its
+    features are finite on the working grid."""
+    path, spec = str(DATA / "1BVN_l_u.pdb.gz"), get_range("low")
+    a = make_sample(path, spec, seed=5, features=FeatureConfig(), input_voxel_A=(1.2, 1.6))
+    b = make_sample(path, spec, seed=5, features=FeatureConfig(), input_voxel_A=(1.2, 1.6))
+    v = json.loads(a["params"])["input_voxel_size_A"]
+    assert 1.2 <= v <= 1.6 and json.loads(a["params"])["voxel_size_A"] == pytest.approx(v)
+    np.testing.assert_array_equal(a["features"], b["features"])
+    w = a["weight"]
+    assert w.any() and np.isfinite(a["features"].astype(np.float32)).all()
+    assert a["label"][w].min() >= 2 * v - 1e-3 and a["label"][w].max() <= spec.max_A + 1e-3
+    plain = make_sample(path, spec, seed=5, features=FeatureConfig())
+    assert json.loads(plain["params"])["input_voxel_size_A"] == spec.voxel_size_A

@@ -66,31 +66,98 @@ def split_structures(structure_dir: str, n_val: int = 24, seed: int = 7) -> tupl
 POST_B_RANGE_A2 = (-60.0, 40.0)
 
 
+#: Largest edge, in working voxels, of a simulated training map (so that the stored crop of
+#: ``STORE_EDGE`` feature voxels holds the whole map and its whole-map context).
+MAX_BOX_WORK = 2 * STORE_EDGE
+
+
+def draw_input_voxel_size(seed: int, spec: RangeSpec, input_voxel_A: tuple[float, float] | None) -> float:
+    """The input voxel size (Å) a sample is simulated at: the working sampling, or with
+    ``input_voxel_A = (lo, hi)`` a draw uniform in ``[lo, hi]`` (deterministic given ``seed``)."""
+    if input_voxel_A is None:
+        return float(spec.voxel_size_A)
+    lo, hi = (float(v) for v in input_voxel_A)
+    return float(np.random.default_rng([int(seed), 78]).uniform(lo, hi))
+
+
+def to_working_grid(map_data: np.ndarray, mask: np.ndarray, halves: tuple[np.ndarray, ...],
+                    truth: np.ndarray, voxel_size_A: float, working_A: float):
+    """A map simulated at ``voxel_size_A`` brought to the working sampling as ``deepres estimate``
+    brings an input there: masked and normalised on its own grid (the mask dilated by one voxel),
+    zero-padded to a length that resamples exactly (:func:`deepres.resample.exact_pad`), resampled
+    in Fourier space (low-passed where the sampling gets coarser), the resampled mask binarised at
+    :data:`deepres.mask.MASK_THRESHOLD`. Each half map is masked and normalised as the map is. The
+    true field is interpolated (trilinear) at the working voxels' positions, so its values stay
+    within its own range (the Nyquist floor of the input sampling included).
+
+    Returns ``(masked map, binary mask, halves, truth)`` on the working grid (at most
+    :data:`MAX_BOX_WORK` voxels a side: a larger grid is cropped about its centre).
+    """
+    from scipy.ndimage import map_coordinates
+
+    from deepres.resample import exact_pad, fourier_resample_stack
+
+    v_in, v_w = float(voxel_size_A), float(working_A)
+    padded = tuple(exact_pad(n, v_in, v_w) for n in map_data.shape)
+
+    def pad(a):
+        out = np.zeros(padded, dtype=np.float32)
+        out[tuple(slice(0, n) for n in a.shape)] = a
+        return out
+
+    masked, _ = mask_map(map_data, mask)
+    stack = [pad(masked), pad(mask.astype(np.float32))] + [pad(mask_map(h, mask)[0]) for h in halves]
+    out, v_out, origin = fourier_resample_stack(np.stack(stack), v_in, (0.0, 0.0, 0.0), v_w)
+    shape_w = out.shape[1:]
+    # working voxel k sits at origin + k * v_axis (Å); the input voxel j at j * v_in
+    coords = np.meshgrid(*[(o + np.arange(m) * n * v_in / m) / v_in for o, m, n in zip(origin, shape_w, padded)],
+                         indexing="ij")
+    truth_p = np.pad(np.asarray(truth, dtype=np.float32), [(0, m - n) for m, n in zip(padded, truth.shape)], mode="edge")
+    truth_w = map_coordinates(truth_p, coords, order=1, mode="nearest").astype(np.float32)
+    crop = tuple(slice((m - min(m, MAX_BOX_WORK)) // 2, (m - min(m, MAX_BOX_WORK)) // 2 + min(m, MAX_BOX_WORK))
+                 for m in shape_w)
+    masked_w, mask_w = out[0][crop], binarise(out[1][crop])
+    halves_w = tuple(h[crop] for h in out[2:])
+    return masked_w, mask_w, halves_w, truth_w[crop]
+
+
 def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: FeatureConfig,
-                post_sharpen: float = 0.0) -> dict:
-    """Simulate one map at the working sampling and turn it into a training sample
-    (``post_sharpen``: probability of a post-hoc global B on the map, :data:`POST_B_RANGE_A2`)."""
+                post_sharpen: float = 0.0, input_voxel_A: tuple[float, float] | None = None) -> dict:
+    """Simulate one map and turn it into a training sample at the working sampling
+    (``post_sharpen``: probability of a post-hoc global B on the map, :data:`POST_B_RANGE_A2`;
+    ``input_voxel_A``: the range of input voxel sizes to simulate at, :func:`draw_input_voxel_size`,
+    each map then brought to the working grid by :func:`to_working_grid`)."""
     from deepres.simulate import simulate_case  # lazy: gemmi only when training
     from deepres.simulate.noise import apply_bfactor
 
     torch.set_num_threads(1)
-    case = simulate_case(structure_path, spec, spec.voxel_size_A, seed, max_box=96)
+    v_in = draw_input_voxel_size(seed, spec, input_voxel_A)
+    native = abs(v_in - spec.voxel_size_A) < 1e-9
+    # the same physical box at any input sampling (at most MAX_BOX_WORK working voxels)
+    case = simulate_case(structure_path, spec, v_in, seed,
+                         max_box=MAX_BOX_WORK if native else int(MAX_BOX_WORK * spec.voxel_size_A / v_in))
     mask = case.mask.data > 0.5
     map_data, post_b = case.map.data, None
     if post_sharpen > 0:
         r = np.random.default_rng([int(seed), 77])
         if r.random() < post_sharpen:
             post_b = float(r.uniform(*POST_B_RANGE_A2))
-            map_data = apply_bfactor(map_data, spec.voxel_size_A, post_b)
-    masked, _ = mask_map(map_data, mask)
-    mask_b = binarise(mask.astype(np.float32))
-    truth = case.truth.data.astype(np.float32)
+            map_data = apply_bfactor(map_data, v_in, post_b)
+    if native:
+        masked, _ = mask_map(map_data, mask)
+        mask_b = binarise(mask.astype(np.float32))
+        truth = case.truth.data.astype(np.float32)
+        halves_w = tuple(mask_map(h.data, mask)[0] for h in (case.half1, case.half2)) if features.half_maps else ()
+    else:
+        halves_in = (case.half1.data, case.half2.data) if features.half_maps else ()
+        masked, mask_b, halves_w, truth = to_working_grid(map_data, mask, halves_in, case.truth.data,
+                                                          v_in, spec.voxel_size_A)
     # even sizes
     sl = tuple(slice(0, s - (s % 2)) for s in masked.shape)
     masked, mask_b, truth = masked[sl], mask_b[sl], truth[sl]
     halves = None
     if features.half_maps:  # each half masked and normalised as the pipeline does it
-        halves = tuple(torch.from_numpy(mask_map(h.data, mask)[0][sl]) for h in (case.half1, case.half2))
+        halves = tuple(torch.from_numpy(np.ascontiguousarray(h[sl])) for h in halves_w)
     feats = compute_features(torch.from_numpy(masked), torch.from_numpy(mask_b), features, halves).numpy()
     lab = block_mean(torch.from_numpy(truth)).numpy()
     wmask = block_mean(torch.from_numpy(mask_b.astype(np.float32))).numpy() >= 0.5
@@ -110,7 +177,7 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
         "weight": wmask[slc],
         "structure": os.path.basename(structure_path),
         "seed": seed,
-        "params": json.dumps({**case.params, "post_b_A2": post_b}, default=str),
+        "params": json.dumps({**case.params, "post_b_A2": post_b, "input_voxel_size_A": v_in}, default=str),
         "front_end": front_end(features),
     }
 
@@ -122,9 +189,9 @@ def front_end(features: FeatureConfig) -> dict:
 
 
 def _sample_job(args):
-    path, spec_name, seed, feat_dict, post_sharpen = args
+    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A = args
     try:
-        return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict), post_sharpen)
+        return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict), post_sharpen, input_voxel_A)
     except Exception as exc:  # noqa: BLE001 - a failed simulation is skipped, and logged
         return {"error": f"{os.path.basename(path)} seed {seed}: {exc!r}"}
 
@@ -140,6 +207,7 @@ def generate_dataset(
     shard_size: int = 100,
     features: FeatureConfig | None = None,
     post_sharpen: float = 0.0,
+    input_voxel_A: tuple[float, float] | None = None,
 ) -> None:
     """Simulate ``n_train`` + ``n_val`` samples into shards ``{train,val}_NNN.pt`` of ``out_dir``.
 
@@ -160,7 +228,7 @@ def generate_dataset(
             for i in range(shard * shard_size, min(n, (shard + 1) * shard_size)):
                 s = seed * 1_000_003 + off + i
                 jobs.append((paths[random.Random(s).randrange(len(paths))], spec.name, s, features.to_dict(),
-                             post_sharpen))
+                             post_sharpen, input_voxel_A))
             todo.append((fn, jobs))
     if not todo:
         return
@@ -547,6 +615,9 @@ def add_arguments(p) -> None:
     p.add_argument("--post-sharpen", type=float, default=0.0, metavar="P",
                    help="when simulating: with probability P sharpen or blur the map after the noise "
                         f"(global B uniform in {POST_B_RANGE_A2} A^2; the half maps stay raw)")
+    p.add_argument("--input-voxel-size", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="when simulating: draw each map's input voxel size uniformly in [LO, HI] A and bring it to "
+                        "the working sampling as 'deepres estimate' does (default: simulate at the working sampling)")
     p.add_argument("--data-seed", type=int, default=None,
                    help="seed of the simulated samples (default: --seed); keep it to reuse a data folder")
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
@@ -568,7 +639,8 @@ def run(args) -> int:
     generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=data_seed,
                      workers=args.workers, features=FeatureConfig(half_maps=args.half_maps, n_bands=args.n_bands,
                                                                   smooth_wavelengths=args.smooth_wavelengths),
-                     post_sharpen=args.post_sharpen)
+                     post_sharpen=args.post_sharpen,
+                     input_voxel_A=tuple(args.input_voxel_size) if args.input_voxel_size else None)
     if args.generate_only:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,

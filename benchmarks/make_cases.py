@@ -18,10 +18,12 @@ Design
   small and large molecules, voxel sizes and field kinds.
 - One extra ``invariance`` case per range: a uniform field (fixed value), so that the same
   structure simulated at two voxel sizes has the same truth.
-- ``benchmark_cases_high_coarse.json``: the 24 high cases again, each at its voxel size + 0.35 Å
-  (0.85-1.25 Å, ids ``highc-NN``): the high model works at 0.5 Å/voxel, and most maps of 1.5-6 Å
-  come at 0.8-1.1 Å/voxel, with nothing above their own Nyquist frequency. Run it with
-  ``deepres benchmark --range high --cases-file high=src/deepres/data/benchmark_cases_high_coarse.json``.
+- ``benchmark_cases_<range>_coarse.json``: the 24 cases again at coarser input sampling, high at its
+  voxel size + 0.35 Å (0.85-1.25 Å, ids ``highc-NN``), low + 0.8 Å (1.6-2.4 Å, ``lowc-NN``): the high
+  model works at 0.5 Å/voxel, and most maps of 1.5-6 Å come at 0.8-1.1 Å/voxel; low-resolution maps
+  often come at 1.5-2.5 Å/voxel. Either way they hold nothing above their own Nyquist frequency. Run
+  them with ``deepres benchmark --range high --cases-file
+  high=src/deepres/data/benchmark_cases_high_coarse.json`` (and the same for low).
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ KINDS = ("uniform", "smooth", "domains", "radial", "mixed")
 NOISES = ("white", "coloured", "lowpass")
 SNR = (1.0, 20.0)
 SEEDS = {"low": 20261201, "high": 20261202}
-#: Added to each high case's voxel size for the coarse-input set (Å).
-COARSE_SHIFT_A = 0.35
+#: Added to each case's voxel size for the coarse-input sets (Å).
+COARSE_SHIFT_A = {"low": 0.8, "high": 0.35}
 INVARIANCE = {
     "low": {"structure": "1WQ1_l_u.pdb.gz", "voxel_size_A": 1.0, "field_A": 6.0},
     "high": {"structure": "1NSN_l_u.pdb.gz", "voxel_size_A": 0.6, "field_A": 3.5},
@@ -111,8 +113,10 @@ def make(range_name: str, structures: list[str], sizes: dict[str, int]) -> dict:
     }
 
 
-def coarse(doc: dict, shift_A: float = COARSE_SHIFT_A) -> dict:
-    """The cases of ``doc`` at coarser input sampling (voxel size + ``shift_A``), ids ``<range>c-NN``."""
+def coarse(doc: dict, shift_A: float | None = None) -> dict:
+    """The cases of ``doc`` at coarser input sampling (voxel size + ``shift_A``, default
+    :data:`COARSE_SHIFT_A` of its range), ids ``<range>c-NN``."""
+    shift_A = COARSE_SHIFT_A[doc["range"]] if shift_A is None else shift_A
     out = json.loads(json.dumps(doc))
     for c in out["cases"]:
         c["voxel_size_A"] = round(c["voxel_size_A"] + shift_A, 3)
@@ -130,10 +134,9 @@ def main() -> None:
         out = ROOT / "src" / "deepres" / "data" / f"benchmark_cases_{r}.json"
         out.write_text(json.dumps(doc, indent=1) + "\n")
         print(f"wrote {out} ({len(doc['cases'])} cases, {len({c['structure'] for c in doc['cases']})} structures)")
-        if r == "high":
-            out = ROOT / "src" / "deepres" / "data" / "benchmark_cases_high_coarse.json"
-            out.write_text(json.dumps(coarse(doc), indent=1) + "\n")
-            print(f"wrote {out}")
+        out = ROOT / "src" / "deepres" / "data" / f"benchmark_cases_{r}_coarse.json"
+        out.write_text(json.dumps(coarse(doc), indent=1) + "\n")
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,8 @@ def test_atom_values_trilinear_and_axis_order():
 # ---------------------------------------------------------------------------- cases
 
 
-@pytest.mark.parametrize("rname,fname", [("low", None), ("high", None), ("high", "benchmark_cases_high_coarse.json")])
+@pytest.mark.parametrize("rname,fname", [("low", None), ("high", None), ("low", "benchmark_cases_low_coarse.json"),
+                                         ("high", "benchmark_cases_high_coarse.json")])
 def test_case_files_reference_only_heldout_structures(rname, fname):
     held = set(B.heldout_structures())
     cases = B.load_cases(rname, None if fname is None else B._data_file(fname))
@@ -132,7 +133,8 @@ def test_case_files_reference_only_heldout_structures(rname, fname):
     assert all(c.structure in held for c in cases)
     assert len({c.id for c in cases}) == len(cases)
     assert all(c.range == rname for c in cases)
-    lo, hi = {"low": (0.8, 1.6), "high": (0.5, 0.9)}[rname] if fname is None else (0.85, 1.25)
+    lo, hi = {"low": (0.8, 1.6), "high": (0.5, 0.9)}[rname] if fname is None else {"low": (1.6, 2.4),
+                                                                                   "high": (0.85, 1.25)}[rname]
     assert all(lo - 1e-9 <= c.voxel_size_A <= hi + 1e-9 for c in cases)
     assert len({c.field_kind for c in cases}) >= 4
     inv = B.load_invariance_case(rname)

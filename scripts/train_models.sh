@@ -20,10 +20,11 @@
 # Then the same for the low range on the CPU (NEW800_LOW=1, seed 9): low v6 -> deepres-low-v7, halves-v3 -> deepres-low-halves-v4.
 # Then a deeper low model and its control (DEEPER_LOW=1; below).
 # Then 3000 more steps for the high models on the 2000 maps of their stage2000 (MORE_HIGH=1; below).
-# Then the high models on maps simulated at coarser input samplings (COARSE_HIGH=1; below).
+# Then the high models, and the low single-map one, on maps simulated at coarser input samplings (COARSE_HIGH=1,
+# COARSE_LOW=1; below).
 # The shipped files are low v8 (the DEEPER_LOW control, re-identified) / halves-v5 (DEEPER_LOW), high v9 / halves-v4 (copied into src/deepres/models by hand
 # after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH and PILOT_WINDOWS select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -177,6 +178,13 @@ if [ "${COARSE_HIGH-1}" = 1 ]; then
                  "${late[@]}" --data-seed 5 --input-voxel-size 0.5 1.25 --val-every 500 --steps 3000 --lr 5e-4 --seed 12)
     .venv/bin/deepres train "${coarse_high[@]}" --half-maps --generate-only --output runs/high_unused.pt
     train_pair high_v9 high_v11 high_halves_v4 high_halves_v7 "${coarse_high[@]}"
+fi
+# The same for the low single-map model (COARSE_LOW=1, seed 12): 1200 + 48 new low maps (data seed 5, no half maps)
+# at input voxel sizes uniform in 1.0-2.5 A, 3000 bf16 steps at peak lr 5e-4, low v8 (runs/low_v8_ship.pt, the shipped file) -> deepres-low-v9.
+if [ "${COARSE_LOW-1}" = 1 ]; then
+    .venv/bin/deepres train --range low --structures "$STRUCT" --data-dir data_cache/low_coarse1200 --n-train 1200 \
+        "${late[@]}" --data-seed 5 --input-voxel-size 1.0 2.5 --val-every 500 --steps 3000 --lr 5e-4 --seed 12 \
+        --init runs/low_v8_ship.pt --model-id deepres-low-v9 --output runs/low_v9.pt > runs/train_low_v9.log 2>&1
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

@@ -41,10 +41,10 @@ MODEL_WARNINGS = {
         "the truth is 0.78 (see README, 'Models and accuracy'); give the half maps (--half-maps) if you "
         "have them, and prefer --range low unless the map is clearly better than ~3 A"
     ),
-    "deepres-high-halves-v4": (
-        "the high-range half-map model deepres-high-halves-v4 is experimental: on held-out simulated maps "
-        "its mean error is 0.30 A (a constant at the true median: 0.49 A) but its per-case correlation with "
-        "the truth is 0.82 (see README, 'Models and accuracy'); prefer --range low unless the map is clearly "
+    "deepres-high-halves-v7": (
+        "the high-range half-map model deepres-high-halves-v7 is experimental: on held-out simulated maps "
+        "its mean error is 0.29 A (a constant at the true median: 0.49 A) but its per-case correlation with "
+        "the truth is 0.83 (see README, 'Models and accuracy'); prefer --range low unless the map is clearly "
         "better than ~3 A"
     ),
 }

@@ -114,3 +114,12 @@ def test_help_does_not_import_the_other_subcommands():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False False False"
+
+
+def test_train_refuses_a_reversed_input_voxel_range(tmp_path, capsys):
+    """``deepres train --input-voxel-size HI LO``: one line, exit 2, and nothing simulated."""
+    rc = cli.main(["train", "--structures", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--output",
+                   str(tmp_path / "m.pt"), "--input-voxel-size", "1.2", "0.5"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--input-voxel-size needs 0 < LO <= HI" in err and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()

@@ -107,7 +107,7 @@ def to_working_grid(map_data: np.ndarray, mask: np.ndarray, halves: tuple[np.nda
 
     masked, _ = mask_map(map_data, mask)
     stack = [pad(masked), pad(mask.astype(np.float32))] + [pad(mask_map(h, mask)[0]) for h in halves]
-    out, v_out, origin = fourier_resample_stack(np.stack(stack), v_in, (0.0, 0.0, 0.0), v_w)
+    out, _, origin = fourier_resample_stack(np.stack(stack), v_in, (0.0, 0.0, 0.0), v_w)
     shape_w = out.shape[1:]
     # working voxel k sits at origin + k * v_axis (Å); the input voxel j at j * v_in
     coords = np.meshgrid(*[(o + np.arange(m) * n * v_in / m) / v_in for o, m, n in zip(origin, shape_w, padded)],
@@ -636,6 +636,11 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     """Run ``deepres train``: simulate (or reuse) the samples, then fit and write the model."""
     data_seed = args.seed if args.data_seed is None else args.data_seed
+    if args.input_voxel_size is not None and not 0 < args.input_voxel_size[0] <= args.input_voxel_size[1]:
+        from deepres.errors import InputError
+
+        raise InputError(f"--input-voxel-size needs 0 < LO <= HI (A/voxel), got {args.input_voxel_size[0]:g} "
+                         f"{args.input_voxel_size[1]:g}")
     generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=data_seed,
                      workers=args.workers, features=FeatureConfig(half_maps=args.half_maps, n_bands=args.n_bands,
                                                                   smooth_wavelengths=args.smooth_wavelengths),

@@ -118,9 +118,11 @@ print(max(50, min($MAX_STEPS, int(0.8 * left / t) if t > 0 else 200)) // 50 * 50
 say "probe: ${t25:-?} s at step 25, ${t100:-?} s at step 100 -> $steps steps each"
 ve=$((steps / 4))
 pids=()  # (a bare `wait` would also wait for the tee of the log)
+# ids: the run of 2026-12-04 made deepres-high-v9 / deepres-high-halves-v5 from the files shipped then
+# (v8, halves-v4); from the files shipped now (v11, halves-v7) it makes the -gpu ids, never a shipped id.
 for kind in single halves; do
-    if [ $kind = single ]; then extra=(); init=src/deepres/models/high.pt; id=high_v9
-    else extra=(--half-maps); init=src/deepres/models/high_halves.pt; id=high_halves_v5; fi
+    if [ $kind = single ]; then extra=(); init=src/deepres/models/high.pt; id=high_gpu
+    else extra=(--half-maps); init=src/deepres/models/high_halves.pt; id=high_halves_gpu; fi
     timeout $((TRAIN_UNTIL - $(el))) $PY -m deepres train "${common[@]}" "${extra[@]}" --init "$init" --steps "$steps" \
         --val-every "$ve" --model-id "deepres-${id//_/-}" --output "$W/runs/$id.pt" > "$W/rec/train_$id.log" 2>&1 &
     pids+=($!)
@@ -132,7 +134,7 @@ for m in high high_halves; do
 done
 wait "${pids[@]}"
 cat "$W"/rec/val_shipped_*.txt
-for id in high_v9 high_halves_v5; do
+for id in high_gpu high_halves_gpu; do
     grep -E '^(starting|validation)' "$W/rec/train_$id.log"; tail -1 "$W/rec/train_$id.log"
     cp "$W/runs/$id.pt" "$OUT/" 2>/dev/null || cp "$W/runs/$id.pt.ckpt" "$OUT/" 2>/dev/null
     cp "$W/runs/$id.pt.train.json" "$W/rec/" 2>/dev/null

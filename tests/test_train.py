@@ -66,6 +66,7 @@ def test_training_is_deterministic_and_resumable(tmp_path, sample):
     wa, wb = load_model("low", path=a).net.state_dict(), load_model("low", path=b).net.state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert rec_a["history"][-1]["step"] == 4 and np.isfinite(rec_a["history"][-1]["mae_A"])
+    assert rec_a["data"] == {"input_voxel_size_A": [1.0, 1.0], "n_post_sharpened": 0}  # simulated at 1 A
 
 
 
@@ -489,3 +490,8 @@ def test_samples_at_a_drawn_input_voxel_size():
     assert a["label"][w].min() >= 2 * v - 1e-3 and a["label"][w].max() <= spec.max_A + 1e-3
     plain = make_sample(path, spec, seed=5, features=FeatureConfig())
     assert json.loads(plain["params"])["input_voxel_size_A"] == spec.voxel_size_A
+    # the training record's summary of its data
+    from deepres.train import data_summary
+
+    assert data_summary([a, plain]) == {"input_voxel_size_A": [spec.voxel_size_A, pytest.approx(v)],
+                                        "n_post_sharpened": 0}

@@ -182,6 +182,21 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
     }
 
 
+def data_summary(samples: list[dict]) -> dict:
+    """What the training record says about how its samples were simulated: the range of input voxel
+    sizes (Å; the working sampling for samples made before ``--input-voxel-size``) and how many
+    samples were sharpened after the noise (``--post-sharpen``)."""
+    v, n_sharp = [], 0
+    for smp in samples:
+        p = json.loads(smp.get("params") or "{}")
+        v.append(float(p.get("input_voxel_size_A", p.get("voxel_size_A", float("nan")))))
+        n_sharp += p.get("post_b_A2") is not None
+    v = np.asarray(v, dtype=np.float64)
+    ok = v[np.isfinite(v)]
+    return {"input_voxel_size_A": [float(ok.min()), float(ok.max())] if ok.size else None,
+            "n_post_sharpened": int(n_sharp)}
+
+
 def front_end(features: FeatureConfig) -> dict:
     """The filter-bank settings that make a sample's stored features what they are (not the whole-map
     context, computed at training time, nor the half-map channels, counted apart)."""
@@ -569,6 +584,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         "n_val_samples": len(val_s),
         "train_structures": sorted({s["structure"] for s in train_s}),
         "val_structures": sorted({s["structure"] for s in val_s}),
+        "data": data_summary(train_s),
         "history": history,
         "skipped_steps": skipped_steps,
         "train_seconds": elapsed,

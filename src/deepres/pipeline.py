@@ -44,7 +44,7 @@ import numpy as np
 from deepres.errors import InputError
 from deepres.mask import MASK_THRESHOLD, binarise, bounding_box, mask_map
 from deepres.ranges import RangeSpec, get_range
-from deepres.resample import exact_pad, fourier_resample, masked_trilinear, output_size
+from deepres.resample import exact_pad, fourier_resample, masked_trilinear, output_size, zero_padded
 from deepres.stats import ResolutionStats, compute_stats, format_xmd
 from deepres.volume import Volume
 
@@ -236,14 +236,6 @@ def _crop_slices(dil: np.ndarray, margin: int, min_len: int) -> tuple[slice, ...
     return tuple(out)
 
 
-def _zero_padded(a: np.ndarray, shape) -> np.ndarray:
-    """``a`` (float32) at the start of a zero array of ``shape``: one copy, unlike ``np.pad``'s two
-    steps for a bool input."""
-    out = np.zeros(shape, dtype=np.float32)
-    out[tuple(slice(0, n) for n in a.shape)] = a
-    return out
-
-
 def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device: str,
                      progress: ProgressFn | None, warnings: list[str], timings: dict,
                      precision: str = "float32", halves: tuple[np.ndarray, np.ndarray] | None = None,
@@ -318,12 +310,12 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
             )
 
     crop_origin = tuple(o + s.start * v_in for o, s in zip(vol.origin_A, sl))
-    m_crop = _zero_padded(masked[sl], padded_shape)
-    k_crop = _zero_padded(mask[sl], padded_shape)
+    m_crop = zero_padded(masked[sl], padded_shape)
+    k_crop = zero_padded(mask[sl], padded_shape)
     del masked
     h_crops = None
     if halves is not None:  # each half masked and normalised as the map is
-        h_crops = [_zero_padded(mask_map(h, mask)[0][sl], padded_shape) for h in halves]
+        h_crops = [zero_padded(mask_map(h, mask)[0][sl], padded_shape) for h in halves]
     timings["masking"] = time.perf_counter() - t0
 
     step("resampling to the working grid")

@@ -44,6 +44,14 @@ def output_size(n_in: int, v_in: float, v_out: float) -> int:
 VOXEL_SIZE_RTOL = 5e-4
 
 
+def zero_padded(a: np.ndarray, shape) -> np.ndarray:
+    """``a`` (float32) at the start of a zero array of ``shape`` (e.g. a length from :func:`exact_pad`):
+    one copy, unlike ``np.pad``'s two steps for a bool input."""
+    out = np.zeros(shape, dtype=np.float32)
+    out[tuple(slice(0, n) for n in a.shape)] = a
+    return out
+
+
 def _fft_cost(n: int) -> int:
     """Rough cost of an FFT of length ``n``: ``n`` times the sum of its prime factors."""
     total, k, d = 0, n, 2

@@ -95,18 +95,13 @@ def to_working_grid(map_data: np.ndarray, mask: np.ndarray, halves: tuple[np.nda
     """
     from scipy.ndimage import map_coordinates
 
-    from deepres.resample import exact_pad, fourier_resample_stack
+    from deepres.resample import exact_pad, fourier_resample_stack, zero_padded
 
     v_in, v_w = float(voxel_size_A), float(working_A)
     padded = tuple(exact_pad(n, v_in, v_w) for n in map_data.shape)
-
-    def pad(a):
-        out = np.zeros(padded, dtype=np.float32)
-        out[tuple(slice(0, n) for n in a.shape)] = a
-        return out
-
     masked, _ = mask_map(map_data, mask)
-    stack = [pad(masked), pad(mask.astype(np.float32))] + [pad(mask_map(h, mask)[0]) for h in halves]
+    stack = [zero_padded(masked, padded), zero_padded(mask, padded)]
+    stack += [zero_padded(mask_map(h, mask)[0], padded) for h in halves]
     out, _, origin = fourier_resample_stack(np.stack(stack), v_in, (0.0, 0.0, 0.0), v_w)
     shape_w = out.shape[1:]
     # working voxel k sits at origin + k * v_axis (Å); the input voxel j at j * v_in

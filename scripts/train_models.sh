@@ -24,7 +24,7 @@
 # COARSE_LOW=1; below).
 # The shipped files are low v8 (the DEEPER_LOW control, re-identified) / halves-v5 (DEEPER_LOW), high v9 / halves-v4 (copied into src/deepres/models by hand
 # after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW and PILOT_WINDOWS select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -185,6 +185,16 @@ if [ "${COARSE_LOW-1}" = 1 ]; then
     .venv/bin/deepres train --range low --structures "$STRUCT" --data-dir data_cache/low_coarse1200 --n-train 1200 \
         "${late[@]}" --data-seed 5 --input-voxel-size 1.0 2.5 --val-every 500 --steps 3000 --lr 5e-4 --seed 12 \
         --init runs/low_v8_ship.pt --model-id deepres-low-v9 --output runs/low_v9.pt > runs/train_low_v9.log 2>&1
+fi
+# The low half-map model on coarse inputs (COARSE_LOW_HALVES=1, seed 13): 1200 + 48 new low maps with their half maps
+# (data seed 6) at input voxel sizes uniform in 1.0-2.5 A, 3000 bf16 steps at peak lr 5e-4, side by side:
+# halves-v5 -> deepres-low-halves-v6 and low v9 -> deepres-low-v10 (its 1200 new maps; docs/models.md, "Coarse inputs, low half maps").
+if [ "${COARSE_LOW_HALVES-1}" = 1 ]; then
+    coarse_low=(--range low --structures "$STRUCT" --data-dir data_cache/low_halves_coarse1200 --n-train 1200
+                "${late[@]}" --data-seed 6 --input-voxel-size 1.0 2.5 --val-every 500 --steps 3000 --lr 5e-4 --seed 13)
+    .venv/bin/deepres train "${coarse_low[@]}" --half-maps --generate-only --output runs/low_unused.pt \
+        > runs/gen_low_halves_coarse1200.log 2>&1
+    train_pair low_v9 low_v10 low_halves_v5 low_halves_v6 "${coarse_low[@]}"
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

@@ -187,14 +187,13 @@ if [ "${COARSE_LOW-1}" = 1 ]; then
         --init runs/low_v8_ship.pt --model-id deepres-low-v9 --output runs/low_v9.pt > runs/train_low_v9.log 2>&1
 fi
 # The low half-map model on coarse inputs (COARSE_LOW_HALVES=1, seed 13): 1200 + 48 new low maps with their half maps
-# (data seed 6) at input voxel sizes uniform in 1.0-2.5 A, 3000 bf16 steps at peak lr 5e-4, side by side:
-# halves-v5 -> deepres-low-halves-v6 and low v9 -> deepres-low-v10 (its 1200 new maps; docs/models.md, "Coarse inputs, low half maps").
+# (data seed 6) at input voxel sizes uniform in 1.0-2.5 A, then 3000 bf16 steps at peak lr 5e-4, one thread:
+# halves-v5 -> deepres-low-halves-v6 (docs/models.md, "Coarse inputs, low half maps").
 if [ "${COARSE_LOW_HALVES-1}" = 1 ]; then
-    coarse_low=(--range low --structures "$STRUCT" --data-dir data_cache/low_halves_coarse1200 --n-train 1200
-                "${late[@]}" --data-seed 6 --input-voxel-size 1.0 2.5 --val-every 500 --steps 3000 --lr 5e-4 --seed 13)
-    .venv/bin/deepres train "${coarse_low[@]}" --half-maps --generate-only --output runs/low_unused.pt \
-        > runs/gen_low_halves_coarse1200.log 2>&1
-    train_pair low_v9 low_v10 low_halves_v5 low_halves_v6 "${coarse_low[@]}"
+    .venv/bin/deepres train --range low --structures "$STRUCT" --data-dir data_cache/low_halves_coarse1200 \
+        --n-train 1200 "${late[@]}" --data-seed 6 --input-voxel-size 1.0 2.5 --val-every 500 --steps 3000 --lr 5e-4 \
+        --seed 13 --half-maps --init runs/low_halves_v5.pt --model-id deepres-low-halves-v6 \
+        --output runs/low_halves_v6.pt > runs/train_low_halves_v6.log 2>&1
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

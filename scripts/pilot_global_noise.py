@@ -41,8 +41,11 @@ from deepres.train import _crop_batch, map_set_scores, sample_context
 
 def global_fsc(sample: dict, n_bands: int) -> np.ndarray:
     """Mean over the mask of each band's local half-map correlation (channels after the
-    single-map ones)."""
-    c = sample["features"][n_bands + 2 : 2 * n_bands + 2][:, sample["weight"]]
+    single-map ones); over the whole sample when no voxel is in the mask, as
+    :func:`deepres.features.feature_context` does."""
+    c = sample["features"][n_bands + 2 : 2 * n_bands + 2]
+    w = sample["weight"]
+    c = c[:, w] if w.any() else c.reshape(n_bands, -1)
     return c.astype(np.float32).mean(axis=1)
 
 
@@ -109,7 +112,7 @@ def main(argv=None) -> int:
     contexts = [s["context"] for s in train_s]
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
-    rng, t0, run_loss = random.Random(a.seed), time.time(), None
+    rng, t0, run_loss, skipped = random.Random(a.seed), time.time(), None, 0
     for step in range(1, a.steps + 1):
         idxs = [rng.randrange(len(train_s)) for _ in range(a.batch)]
         x, y, w, ctx = _crop_batch(train_s, idxs, a.crop, net.radius, rng, augment=True, contexts=contexts)
@@ -118,16 +121,19 @@ def main(argv=None) -> int:
         loss = (torch.abs(pred.float() - y) * w).sum() / torch.clamp(w.sum(), min=1.0)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        if torch.isfinite(loss):
+        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        if torch.isfinite(loss) and torch.isfinite(grad_norm):  # as deepres.train: skip a non-finite step
             opt.step()
             run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
+        else:
+            skipped += 1
         sched.step()
         if step % 100 == 0:
-            print(f"step {step}/{a.steps} loss {run_loss:.3f} {time.time() - t0:.0f} s", flush=True)
+            print(f"step {step}/{a.steps} loss {run_loss:.3f} skipped {skipped} {time.time() - t0:.0f} s", flush=True)
     net = net.to(memory_format=torch.contiguous_format)
     record["after"] = {d: score(net, v) for d, v in vals.items()}
     record["train_seconds"] = time.time() - t0
+    record["skipped_steps"] = skipped
     record["ctx_weight_norm_new"] = float(net.ctx.weight[:, -k:].detach().norm())
     print(json.dumps(record["after"]), flush=True)
     with open(a.output, "w") as fh:

@@ -21,9 +21,9 @@
 # Then a deeper low model and its control (DEEPER_LOW=1; below).
 # Then 3000 more steps for the high models on the 2000 maps of their stage2000 (MORE_HIGH=1; below).
 # Then the high models, and the low single-map one, on maps simulated at coarser input samplings (COARSE_HIGH=1,
-# COARSE_LOW=1; below).
-# The shipped files are low v8 (the DEEPER_LOW control, re-identified) / halves-v5 (DEEPER_LOW), high v9 / halves-v4 (copied into src/deepres/models by hand
-# after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
+# COARSE_LOW=1; below), and the low half-map one likewise (COARSE_LOW_HALVES=1; below).
+# The shipped files are low v9 (COARSE_LOW) / halves-v6 (COARSE_LOW_HALVES), high v11 / halves-v7 (COARSE_HIGH) (copied into
+# src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
 # RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).

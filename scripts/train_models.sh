@@ -21,10 +21,11 @@
 # Then a deeper low model and its control (DEEPER_LOW=1; below).
 # Then 3000 more steps for the high models on the 2000 maps of their stage2000 (MORE_HIGH=1; below).
 # Then the high models, and the low single-map one, on maps simulated at coarser input samplings (COARSE_HIGH=1,
-# COARSE_LOW=1; below), and the low half-map one likewise (COARSE_LOW_HALVES=1; below).
+# COARSE_LOW=1; below), and the low half-map one likewise (COARSE_LOW_HALVES=1; below); then the high models on both
+# high sets together (MIXED_HIGH=1; below).
 # The shipped files are low v9 (COARSE_LOW) / halves-v6 (COARSE_LOW_HALVES), high v11 / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES and PILOT_WINDOWS select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -194,6 +195,17 @@ if [ "${COARSE_LOW_HALVES-1}" = 1 ]; then
         --n-train 1200 "${late[@]}" --data-seed 6 --input-voxel-size 1.0 2.5 --val-every 500 --steps 3000 --lr 5e-4 \
         --seed 13 --half-maps --init runs/low_halves_v5.pt --model-id deepres-low-halves-v6 \
         --output runs/low_halves_v6.pt > runs/train_low_halves_v6.log 2>&1
+fi
+# The high models on the coarse-input maps and the 2000-map set together (MIXED_HIGH=1, seed 14): 1200 + 2000 maps,
+# 48 + 48 validation maps, 2400 bf16 steps at peak lr 3e-4, side by side: v11 -> deepres-high-v12 and halves-v7 ->
+# deepres-high-halves-v8 (docs/models.md, "Both high sets together"). The 2000 maps' memory maps are packed first, by
+# one process (two packing at once wrote two copies and filled the disk once).
+if [ "${MIXED_HIGH-1}" = 1 ]; then
+    mixed=(--range high --structures "$STRUCT" --data-dir data_cache/high_halves_coarse1200 --n-train 1200 "${late[@]}"
+           --data-seed 5 --input-voxel-size 0.5 1.25 --more-data data_cache/high_halves_2000
+           --val-every 800 --steps 2400 --lr 3e-4 --seed 14)
+    .venv/bin/python -c "from deepres.shards import load_shards as l; l('data_cache/high_halves_2000', 'train'); l('data_cache/high_halves_2000', 'val')"
+    train_pair high_v11 high_v12 high_halves_v7 high_halves_v8 "${mixed[@]}"
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

@@ -123,3 +123,12 @@ def test_train_refuses_a_reversed_input_voxel_range(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "--input-voxel-size needs 0 < LO <= HI" in err and err.count("\n") == 1
     assert not (tmp_path / "d").exists()
+
+
+def test_train_refuses_a_missing_more_data_folder(tmp_path, capsys):
+    """``deepres train --more-data DIR`` with no such folder: one line, exit 2, nothing simulated."""
+    rc = cli.main(["train", "--structures", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--output",
+                   str(tmp_path / "m.pt"), "--more-data", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--more-data: no folder" in err and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()

@@ -220,6 +220,24 @@ def test_a_single_map_model_trains_on_samples_made_with_half_maps(tmp_path, samp
               crop=6, threads=1, half_maps=True), log=lambda m: None)
 
 
+def test_more_data_folders_join_training_and_validation(tmp_path, sample):
+    """``more_data``: the samples of further folders are trained and validated on with those of the
+    first (the record counts and names them), and a half-map run refuses a folder made without
+    half maps among them."""
+    half = make_sample(str(DATA / "1BVN_l_u.pdb.gz"), get_range("low"), seed=5, features=FeatureConfig(half_maps=True))
+    _write_shards(tmp_path / "a", sample)
+    _write_shards(tmp_path / "b", half)
+    cfg = TrainConfig(range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=3)
+    rec_one = train(str(tmp_path / "a"), str(tmp_path / "one.pt"), cfg, log=lambda m: None)
+    rec = train(str(tmp_path / "a"), str(tmp_path / "two.pt"), cfg, log=lambda m: None, more_data=(str(tmp_path / "b"),))
+    assert (rec_one["n_train_samples"], rec_one["n_val_samples"]) == (2, 1)
+    assert (rec["n_train_samples"], rec["n_val_samples"]) == (4, 2)
+    assert rec["data_dirs"] == ["a", "b"] and load_model("low", path=str(tmp_path / "two.pt")).training["data_dirs"] == ["a", "b"]
+    with pytest.raises(ValueError, match="have 18 or 34 feature channels"):
+        train(str(tmp_path / "b"), str(tmp_path / "c.pt"), TrainConfig(range_name="low", steps=1, batch=1, crop=6,
+              threads=1, half_maps=True), log=lambda m: None, more_data=(str(tmp_path / "a"),))
+
+
 def test_a_non_finite_step_is_skipped_not_applied(tmp_path, sample, monkeypatch):
     """A batch whose loss or gradient is not finite leaves the weights as they were (one such step
     would otherwise make every weight NaN): the step is skipped, logged and recorded; a run with

@@ -453,8 +453,9 @@ MAX_SKIPS_IN_A_ROW = 50
 
 
 def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None = None, log=print,
-          model_id: str | None = None) -> dict:
-    """Train a model on the shards in ``data_dir`` and write it to ``out_path``.
+          model_id: str | None = None, more_data: tuple[str, ...] = ()) -> dict:
+    """Train a model on the shards in ``data_dir`` (and in each folder of ``more_data``: their
+    training and validation samples join those of ``data_dir``) and write it to ``out_path``.
 
     Resumes from ``checkpoint`` (default ``out_path + '.ckpt'``) when it exists.
     """
@@ -468,21 +469,23 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
                              dilations=tuple(cfg.dilations))
     # a single-map model can train on samples made with half maps: it keeps their single-map channels
     keep = None if cfg.half_maps else feats.n_channels
-    train_s = load_shards(data_dir, "train", keep)
-    val_s = load_shards(data_dir, "val", keep)
+    data_dirs = [data_dir, *more_data]
+    train_s = [s for d in data_dirs for s in load_shards(d, "train", keep)]
+    val_s = [s for d in data_dirs for s in load_shards(d, "val", keep)]
     if not train_s:
-        raise RuntimeError(f"no training shards in {data_dir}")
+        raise RuntimeError(f"no training shards in {', '.join(data_dirs)}")
     # samples from before the front end was recorded were all made with the default one
     made_with = {json.dumps(s.get("front_end", front_end(FeatureConfig())), sort_keys=True) for s in train_s + val_s}
     wanted = json.dumps(front_end(feats), sort_keys=True)
     if made_with != {wanted}:
-        raise ValueError(f"the samples in {data_dir} were made with another filter bank ({', '.join(sorted(made_with))})"
+        raise ValueError(f"the samples in {', '.join(data_dirs)} were made with another filter bank ({', '.join(sorted(made_with))})"
                          f" than this training's ({wanted}): use a data folder made with the same --n-bands and "
                          "--smooth-wavelengths")
-    n_stored = train_s[0]["features"].shape[0]
-    if n_stored != feats.n_channels:
-        raise ValueError(f"the samples in {data_dir} have {n_stored} feature channels and this network takes "
-                         f"{feats.n_channels}" + (": use a data folder made with --half-maps" if cfg.half_maps else ""))
+    n_stored = sorted({s["features"].shape[0] for s in train_s + val_s})
+    if n_stored != [feats.n_channels]:
+        raise ValueError(f"the samples in {', '.join(data_dirs)} have {' or '.join(map(str, n_stored))} feature "
+                         f"channels and this network takes {feats.n_channels}"
+                         + (": use data folders made with --half-maps" if cfg.half_maps else ""))
     init_record = None
     if cfg.init:
         from deepres.model import load_model
@@ -575,6 +578,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     elapsed = elapsed_before + time.time() - t_start
     record = {
         "config": asdict(cfg),
+        "data_dirs": [os.path.basename(os.path.normpath(d)) for d in data_dirs],
         "n_train_samples": len(train_s),
         "n_val_samples": len(val_s),
         "train_structures": sorted({s["structure"] for s in train_s}),
@@ -641,6 +645,9 @@ def add_arguments(p) -> None:
                         "runs in float32)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where the training steps run (simulation always runs on the CPU)")
+    p.add_argument("--more-data", nargs="+", default=[], metavar="DIR",
+                   help="more folders of samples, already simulated (e.g. by an earlier stage) with the same front "
+                        "end: their training and validation samples join those of --data-dir")
     p.add_argument("--generate-only", action="store_true", help="only simulate the samples")
 
 
@@ -652,6 +659,11 @@ def run(args) -> int:
 
         raise InputError(f"--input-voxel-size needs 0 < LO <= HI (A/voxel), got {args.input_voxel_size[0]:g} "
                          f"{args.input_voxel_size[1]:g}")
+    missing = [d for d in args.more_data if not os.path.isdir(d)]
+    if missing:
+        from deepres.errors import InputError
+
+        raise InputError(f"--more-data: no folder {missing[0]}")
     generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=data_seed,
                      workers=args.workers, features=FeatureConfig(half_maps=args.half_maps, n_bands=args.n_bands,
                                                                   smooth_wavelengths=args.smooth_wavelengths),
@@ -666,7 +678,7 @@ def run(args) -> int:
                       precision=args.precision, val_every=args.val_every, device=args.device,
                       n_bands=args.n_bands, smooth_wavelengths=args.smooth_wavelengths)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
-                model_id=args.model_id)
+                model_id=args.model_id, more_data=tuple(args.more_data))
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))
     return 0
 

@@ -653,16 +653,14 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     """Run ``deepres train``: simulate (or reuse) the samples, then fit and write the model."""
+    from deepres.errors import InputError
+
     data_seed = args.seed if args.data_seed is None else args.data_seed
     if args.input_voxel_size is not None and not 0 < args.input_voxel_size[0] <= args.input_voxel_size[1]:
-        from deepres.errors import InputError
-
         raise InputError(f"--input-voxel-size needs 0 < LO <= HI (A/voxel), got {args.input_voxel_size[0]:g} "
                          f"{args.input_voxel_size[1]:g}")
     missing = [d for d in args.more_data if not os.path.isdir(d)]
     if missing:
-        from deepres.errors import InputError
-
         raise InputError(f"--more-data: no folder {missing[0]}")
     generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=data_seed,
                      workers=args.workers, features=FeatureConfig(half_maps=args.half_maps, n_bands=args.n_bands,

@@ -25,7 +25,7 @@
 # high sets together (MIXED_HIGH=1; below).
 # The shipped files are low v9 (COARSE_LOW) / halves-v6 (COARSE_LOW_HALVES), high v11 / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH and PILOT_WINDOWS select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -206,6 +206,27 @@ if [ "${MIXED_HIGH-1}" = 1 ]; then
            --val-every 800 --steps 2400 --lr 3e-4 --seed 14)
     .venv/bin/python -c "from deepres.shards import load_shards as l; l('data_cache/high_halves_2000', 'train'); l('data_cache/high_halves_2000', 'val')"
     train_pair high_v11 high_v12 high_halves_v7 high_halves_v8 "${mixed[@]}"
+fi
+# The single-map models on maps sharpened or blurred after reconstruction (SHARP_SINGLE=1, default off; seed 15):
+# 1200 + 48 new maps per range (data seed 7, no half maps), half of them given a post-hoc global B uniform in
+# -60..+40 A^2 on the map (signal and noise: --post-sharpen 0.5), input voxel sizes uniform in 0.8-2.5 A (low) and
+# 0.5-1.25 A (high); then 2400 bf16 steps at peak lr 5e-4 side by side, one thread each: low v9 -> deepres-low-v10,
+# high v11 -> deepres-high-v13 (docs/models.md, "Sharpened maps").
+if [ "${SHARP_SINGLE-0}" = 1 ]; then
+    sharp=(--structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 --val-every 800
+           --steps 2400 --lr 5e-4 --seed 15)
+    .venv/bin/deepres train --range low "${sharp[@]}" --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 \
+        --generate-only --output runs/low_unused.pt > runs/gen_low_sharp1200.log 2>&1
+    .venv/bin/deepres train --range high "${sharp[@]}" --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 \
+        --generate-only --output runs/high_unused.pt > runs/gen_high_sharp1200.log 2>&1
+    for r in low high; do  # pack the memory maps once, before the two runs read them
+        .venv/bin/python -c "from deepres.shards import load_shards as l; l('data_cache/${r}_sharp1200', 'train'); l('data_cache/${r}_sharp1200', 'val')"
+    done
+    .venv/bin/deepres train --range low "${sharp[@]}" --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 \
+        --init runs/low_v9.pt --model-id deepres-low-v10 --output runs/low_v10.pt > runs/train_low_v10.log 2>&1 &
+    .venv/bin/deepres train --range high "${sharp[@]}" --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 \
+        --init runs/high_v11.pt --model-id deepres-high-v13 --output runs/high_v13.pt > runs/train_high_v13.log 2>&1
+    wait
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

@@ -5,14 +5,18 @@ simulated, then of the same map with a global B-factor applied to signal and noi
 (``apply_bfactor``, B = -50 Å² sharpens, +50 Å² blurs), with the single-map model and with the
 half-map model (the half maps stay as simulated, raw; since the half-map mode reads the mean of
 the halves, not the map, its answer cannot move). By the resolution convention the truth does not
-change; an aspect estimator's answer does. Writes benchmarks/results/sharpening_<range>.md.
+change; an estimator's answer does. Writes benchmarks/results/<stem>.md and .json (stem
+default ``sharpening_<range>``).
 
     .venv/bin/python benchmarks/sharpening.py --range low --cases 8
+    .venv/bin/python benchmarks/sharpening.py --range low --cases 24 --b-values 0 -50 50 -100 \
+        --model-file runs/low_v10.pt --no-halves --stem sharpening_low_v10
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -20,6 +24,7 @@ import numpy as np
 
 import deepres
 from deepres import benchmark as B
+from deepres.model import load_model
 from deepres.simulate.noise import apply_bfactor
 
 B_VALUES = (0.0, -50.0, 50.0)
@@ -29,9 +34,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--range", default="low", choices=["low", "high"])
     p.add_argument("--cases", type=int, default=8)
+    p.add_argument("--b-values", type=float, nargs="+", default=list(B_VALUES), metavar="B",
+                   help="global B-factors (A^2) applied to the map; 0 = the map as simulated")
+    p.add_argument("--model-file", default=None, help="single-map model file to test instead of the shipped one")
+    p.add_argument("--no-halves", action="store_true", help="leave out the half-map model (its answer cannot move)")
+    p.add_argument("--stem", default=None, help="output file name without extension (default sharpening_<range>)")
     p.add_argument("--output-dir", default=str(Path(__file__).parent / "results"))
     a = p.parse_args()
     t0 = time.time()
+    b_values = tuple(float(b) for b in a.b_values)
+    single = load_model(a.range, a.model_file) if a.model_file else None
+    kinds = (("map", {"model": single}),) + (() if a.no_halves else (("halves", {}),))
     rows = []
     for c in B.load_cases(a.range)[: a.cases]:
         sc = B.simulate(c, B.structures_dir(None))
@@ -39,18 +52,23 @@ def main() -> None:
         v = sc.map.voxel_size_A
         halves = (sc.half1.data, sc.half2.data)
         row = {"case": c.id, "snr": sc.params.get("snr"), "noise": sc.params.get("noise_spectrum")}
-        for b in B_VALUES:
+        for b in b_values:
             mp = apply_bfactor(sc.map.data, v, b) if b else sc.map.data
-            for kind, kw in (("map", {}), ("halves", {"half_maps": halves})):
+            for kind, kw in kinds:
+                kw = dict(kw, half_maps=halves) if kind == "halves" else kw
                 r = deepres.estimate(mp, m, v, range=a.range, device="cpu", **kw)
                 row[(kind, b)] = float(np.abs(r.resolution.data - sc.truth.data)[m].mean())
                 row.setdefault("models", {})[kind] = r.model_id
         rows.append(row)
         print(c.id, {k: round(v, 2) for k, v in row.items() if isinstance(k, tuple)}, flush=True)
-    cols = [(k, b) for b in B_VALUES for k in ("map", "halves")]
+    cols = [(k, b) for b in b_values for k, _ in kinds]
     head = " | ".join(f"{k} B{b:+.0f}" for k, b in cols)
+    stem = a.stem or f"sharpening_{a.range}"
+    argv = f"--range {a.range} --cases {a.cases} --b-values {' '.join(f'{b:g}' for b in b_values)}"
+    argv += (f" --model-file {a.model_file}" if a.model_file else "") + (" --no-halves" if a.no_halves else "")
+    argv += f" --stem {stem}" if a.stem else ""
     lines = [f"# Sharpening after reconstruction ({a.range} range)", "",
-             f"Command: `.venv/bin/python benchmarks/sharpening.py --range {a.range} --cases {a.cases}` "
+             f"Command: `.venv/bin/python benchmarks/sharpening.py {argv}` "
              f"({time.time() - t0:.0f} s, deepres {deepres.__version__}, models {rows[0]['models']}).", "",
              "MAE (Å) inside the mask against the (unchanged) truth; `map`: single-map model, `halves`: "
              "half-map model with the raw half maps (it reads their mean, not the map); B applied to the map only "
@@ -59,8 +77,14 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['case']} | {r['noise']} | {r['snr']:.1f} | " + " | ".join(f"{r[c]:.2f}" for c in cols) + " |")
     lines.append("| **mean** | | | " + " | ".join(f"**{np.mean([r[c] for r in rows]):.2f}**" for c in cols) + " |")
-    out = Path(a.output_dir) / f"sharpening_{a.range}.md"
+    out = Path(a.output_dir) / f"{stem}.md"
     out.write_text("\n".join(lines) + "\n")
+    record = {"command": f"benchmarks/sharpening.py {argv}", "deepres": deepres.__version__, "models": rows[0]["models"],
+              "b_values_A2": list(b_values), "seconds": time.time() - t0,
+              "cases": [{"case": r["case"], "noise": r["noise"], "snr": r["snr"],
+                         "mae_A": {f"{k} B{b:+.0f}": r[(k, b)] for k, b in cols}} for r in rows],
+              "mean_mae_A": {f"{k} B{b:+.0f}": float(np.mean([r[(k, b)] for r in rows])) for k, b in cols}}
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {out}")
 
 

@@ -25,7 +25,7 @@
 # high sets together (MIXED_HIGH=1; below).
 # The shipped files are low v9 (COARSE_LOW) / halves-v6 (COARSE_LOW_HALVES), high v11 / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE and PILOT_WINDOWS select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -227,6 +227,13 @@ if [ "${SHARP_SINGLE-0}" = 1 ]; then
     .venv/bin/deepres train --range high "${sharp[@]}" --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 \
         --init runs/high_v11.pt --model-id deepres-high-v13 --output runs/high_v13.pt > runs/train_high_v13.log 2>&1
     wait
+fi
+# Then 2400 more steps for the low one on the same maps (SHARP_LOW_MORE=1, default off; seed 16, peak lr 3e-4, two
+# threads): low v10 -> deepres-low-v11 (v10 missed its rule's usual-case limit by 0.005 A; docs/models.md).
+if [ "${SHARP_LOW_MORE-0}" = 1 ]; then
+    .venv/bin/deepres train --range low --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 \
+        --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 --val-every 800 --steps 2400 --lr 3e-4 --seed 16 \
+        --threads 2 --init runs/low_v10.pt --model-id deepres-low-v11 --output runs/low_v11.pt > runs/train_low_v11.log 2>&1
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

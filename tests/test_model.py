@@ -91,6 +91,23 @@ def test_unknown_precision_is_refused():
         predict(load_model("low"), data, mask, precision="float8")
 
 
+def test_bfloat16_cpu_flags_are_read_from_cpuinfo(monkeypatch):
+    from deepres import model as M
+
+    avx2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    zen4 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+    assert M.cpu_native_bfloat16(avx2) is False
+    assert M.cpu_native_bfloat16(zen4) is True
+    assert M.cpu_native_bfloat16("processor\t: 0\n") is None  # no flags line: cannot tell
+    # the warning follows the flags, and only for bfloat16 on the CPU
+    monkeypatch.setattr(M, "cpu_native_bfloat16", lambda cpuinfo=None: False)
+    assert "float32" in M.bfloat16_cpu_warning("bfloat16", "cpu")
+    assert M.bfloat16_cpu_warning("float32", "cpu") is None
+    assert M.bfloat16_cpu_warning("bfloat16", "cuda") is None
+    monkeypatch.setattr(M, "cpu_native_bfloat16", lambda cpuinfo=None: True)
+    assert M.bfloat16_cpu_warning("bfloat16", "cpu") is None
+
+
 def test_untrained_network_differs_from_shipped():
     data, mask = _blob_map()
     a = predict(load_model("low"), data, mask)

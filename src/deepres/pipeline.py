@@ -496,9 +496,11 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
 
     if lm.model_id in MODEL_WARNINGS:
         warnings.append(MODEL_WARNINGS[lm.model_id])
-    from deepres.model import resolve_device
+    from deepres.model import bfloat16_cpu_warning, resolve_device
 
     dev = str(resolve_device(device))
+    if (bf16_note := bfloat16_cpu_warning(precision, dev)) is not None:
+        warnings.append(bf16_note)
     out, v_w = _estimate_volume(Volume(data, v_in, vol.origin_A), mask, spec, lm, dev, progress, warnings, timings,
                                 precision, halves)
     res_vol = Volume(out, v_in, vol.origin_A, dict(vol.header))

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from deepres.features import FeatureConfig, block_mean, compute_features, feature_context
 from deepres.mask import binarise, mask_map
-from deepres.model import make_network, save_model
+from deepres.model import bfloat16_cpu_warning, make_network, save_model
 from deepres.network import NetConfig
 from deepres.ranges import RangeSpec, get_range
 from deepres.shards import load_shards
@@ -504,6 +504,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     if cfg.precision not in ("float32", "bfloat16"):
         raise ValueError(f"unknown training precision {cfg.precision!r}: float32 or bfloat16")
     device = torch.device(cfg.device)
+    if (bf16_note := bfloat16_cpu_warning(cfg.precision, device)) is not None:
+        log("warning: " + bf16_note)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("training on cuda was asked for but no CUDA GPU is available")

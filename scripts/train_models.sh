@@ -25,7 +25,7 @@
 # high sets together (MIXED_HIGH=1; below).
 # The shipped files are low v9 (COARSE_LOW) / halves-v6 (COARSE_LOW_HALVES), high v11 / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE and PILOT_WINDOWS select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -235,6 +235,15 @@ if [ "${SHARP_LOW_MORE-0}" = 1 ]; then
     .venv/bin/deepres train --range low --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 \
         --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 --val-every 800 --steps 2400 --lr 3e-4 --seed 16 \
         --threads 2 --init runs/low_v10.pt --model-id deepres-low-v11 --output runs/low_v11.pt > runs/train_low_v11.log 2>&1
+fi
+# Planned, not yet run (SHARP_HIGH_MORE=1, default off; written 2026-12-06): the same for high v13, which had lost
+# 0.006 A on the usual cases: 2400 more steps on its 1200 maps (simulated again if missing; data seed 7), seed 17,
+# peak lr 3e-4, two threads: high v13 (the shipped file of commit c24b825) -> deepres-high-v14; rule in docs/models.md.
+if [ "${SHARP_HIGH_MORE-0}" = 1 ]; then
+    [ -f runs/high_v13.pt ] || git show c24b825:src/deepres/models/high.pt > runs/high_v13.pt
+    .venv/bin/deepres train --range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 \
+        --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 --val-every 800 --steps 2400 --lr 3e-4 --seed 17 \
+        --threads 2 --init runs/high_v13.pt --model-id deepres-high-v14 --output runs/high_v14.pt > runs/train_high_v14.log 2>&1
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from deepres.errors import InputError
 from deepres.features import FeatureConfig
 from deepres.model import load_model
 from deepres.ranges import get_range
@@ -378,9 +379,10 @@ def test_bfloat16_training_runs_and_saves_a_float32_model(tmp_path, sample):
     assert all(v.dtype == torch.float32 and v.is_contiguous() for v in wa.values())
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert rec["config"]["precision"] == "bfloat16" and np.isfinite(rec["history"][-1]["mae_A"])
-    with pytest.raises(ValueError, match="precision"):
+    with pytest.raises(InputError, match="unknown precision 'float16'"):
         train(str(data), str(tmp_path / "c.pt"), TrainConfig(range_name="low", steps=1, batch=1, crop=6, threads=1,
                                                                precision="float16"), log=lambda m: None)
+    assert not os.path.exists(tmp_path / "c.pt")
 
 
 def _reference_crop(s, o, crop, R):

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from deepres.features import FeatureConfig, block_mean, compute_features, feature_context
 from deepres.mask import binarise, mask_map
-from deepres.model import bfloat16_cpu_warning, make_network, save_model
+from deepres.model import PRECISIONS, bfloat16_cpu_warning, check_precision, make_network, save_model
 from deepres.network import NetConfig
 from deepres.ranges import RangeSpec, get_range
 from deepres.shards import load_shards
@@ -501,8 +501,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
             + (f"; new input channels of {widened} start at zero" if widened else ""))
         init_record = {"model_id": start.model_id, "sha256": start.sha256, "training": start.training}
     R = net.radius
-    if cfg.precision not in ("float32", "bfloat16"):
-        raise ValueError(f"unknown training precision {cfg.precision!r}: float32 or bfloat16")
+    check_precision(cfg.precision)
     device = torch.device(cfg.device)
     if (bf16_note := bfloat16_cpu_warning(cfg.precision, device)) is not None:
         log("warning: " + bf16_note)
@@ -641,7 +640,7 @@ def add_arguments(p) -> None:
     p.add_argument("--workers", type=int, default=2, help="processes for simulation")
     p.add_argument("--threads", type=int, default=2, help="torch threads for training")
     p.add_argument("--val-every", type=int, default=250, help="steps between validations (and checkpoints)")
-    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="arithmetic of the training steps: bfloat16 autocasts the convolutions (~2.5x faster "
                         "on CPUs with AVX512-BF16/AMX; weights, optimiser and loss stay float32; validation "
                         "runs in float32)")

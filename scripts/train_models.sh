@@ -23,8 +23,8 @@
 # Then the high models, and the low single-map one, on maps simulated at coarser input samplings (COARSE_HIGH=1,
 # COARSE_LOW=1; below), and the low half-map one likewise (COARSE_LOW_HALVES=1; below); then the high models on both
 # high sets together (MIXED_HIGH=1; below).
-# The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v13 (SHARP_SINGLE) /
-# halves-v7 (COARSE_HIGH) (copied into
+# The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v14 (SHARP_SINGLE, then
+# SHARP_HIGH_MORE) / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
 # RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
@@ -237,7 +237,7 @@ if [ "${SHARP_LOW_MORE-0}" = 1 ]; then
         --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 --val-every 800 --steps 2400 --lr 3e-4 --seed 16 \
         --threads 2 --init runs/low_v10.pt --model-id deepres-low-v11 --output runs/low_v11.pt > runs/train_low_v11.log 2>&1
 fi
-# Then the same for high (SHARP_HIGH_MORE=1, default off; run 2026-12-06, passes its rule, not yet shipped): v13 had lost
+# Then the same for high (SHARP_HIGH_MORE=1, default off; run 2026-12-06, passed its rule, shipped): v13 had lost
 # 0.006 A on the usual cases: 2400 more steps on its 1200 maps (simulated again if missing; data seed 7), seed 17,
 # peak lr 3e-4, two threads: high v13 (the shipped file of commit c24b825) -> deepres-high-v14; rule in docs/models.md.
 if [ "${SHARP_HIGH_MORE-0}" = 1 ]; then
@@ -251,7 +251,7 @@ fi
 # high_sharp1200 (--more-data), 2400 steps from the shipped v14, seed 18, peak lr 2e-4, two threads
 # -> deepres-high-v15; rule in docs/models.md ("Planned next ... high v15").
 if [ "${SHARP_HIGH_FRESH-0}" = 1 ]; then
-    [ -f runs/high_v14.pt ] || cp benchmarks/candidates/high_v14.pt runs/high_v14.pt
+    [ -f runs/high_v14.pt ] || git show 110923b:src/deepres/models/high.pt > runs/high_v14.pt
     [ -d data_cache/high_sharp1200 ] || .venv/bin/deepres train --range high --structures "$STRUCT" --n-train 1200 "${late[@]}" \
         --data-seed 7 --post-sharpen 0.5 --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 --generate-only \
         --output runs/unused.pt

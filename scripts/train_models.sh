@@ -26,7 +26,7 @@
 # The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v14 (SHARP_SINGLE, then
 # SHARP_HIGH_MORE) / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH and PILOT_WINDOWS select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -259,6 +259,15 @@ if [ "${SHARP_HIGH_FRESH-0}" = 1 ]; then
         --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200_s8 --more-data data_cache/high_sharp1200 \
         --val-every 800 --steps 2400 --lr 2e-4 --seed 18 --threads 2 --init runs/high_v14.pt --model-id deepres-high-v15 \
         --output runs/high_v15.pt > runs/train_high_v15.log 2>&1
+fi
+# Then (SHARP_HIGH_FRESH_MORE=1, default off; 2026-12-06): v15 missed its rule by 0.0008 A while its validation error
+# was still falling (0.488 / 0.478 / 0.471 A at steps 800 / 1600 / 2400): 2400 more steps on the same 2400 + 96 maps,
+# seed 19, peak lr 1.5e-4, two threads: high v15 -> deepres-high-v16; judged against v14 (docs/models.md).
+if [ "${SHARP_HIGH_FRESH_MORE-0}" = 1 ]; then
+    .venv/bin/deepres train --range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 8 --post-sharpen 0.5 \
+        --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200_s8 --more-data data_cache/high_sharp1200 \
+        --val-every 800 --steps 2400 --lr 1.5e-4 --seed 19 --threads 2 --init runs/high_v15.pt --model-id deepres-high-v16 \
+        --output runs/high_v16.pt > runs/train_high_v16.log 2>&1
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

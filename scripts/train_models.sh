@@ -23,8 +23,8 @@
 # Then the high models, and the low single-map one, on maps simulated at coarser input samplings (COARSE_HIGH=1,
 # COARSE_LOW=1; below), and the low half-map one likewise (COARSE_LOW_HALVES=1; below); then the high models on both
 # high sets together (MIXED_HIGH=1; below).
-# The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v14 (SHARP_SINGLE, then
-# SHARP_HIGH_MORE) / halves-v7 (COARSE_HIGH) (copied into
+# The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v16 (SHARP_SINGLE, SHARP_HIGH_MORE,
+# SHARP_HIGH_FRESH, then SHARP_HIGH_FRESH_MORE) / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
 # RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
@@ -246,7 +246,7 @@ if [ "${SHARP_HIGH_MORE-0}" = 1 ]; then
         --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 --val-every 800 --steps 2400 --lr 3e-4 --seed 17 \
         --threads 2 --init runs/high_v13.pt --model-id deepres-high-v14 --output runs/high_v14.pt > runs/train_high_v14.log 2>&1
 fi
-# Then fresh maps for high (SHARP_HIGH_FRESH=1, default off; 2026-12-06): 1200 + 48 new high maps made like
+# Then fresh maps for high (SHARP_HIGH_FRESH=1, default off; run 2026-12-06, v15 missed its rule by 0.0008 A): 1200 + 48 new high maps made like
 # high_sharp1200 but with data seed 8 (other structures per map, other fields, noise and B), joined with
 # high_sharp1200 (--more-data), 2400 steps from the shipped v14, seed 18, peak lr 2e-4, two threads
 # -> deepres-high-v15; rule in docs/models.md ("Planned next ... high v15").
@@ -260,7 +260,7 @@ if [ "${SHARP_HIGH_FRESH-0}" = 1 ]; then
         --val-every 800 --steps 2400 --lr 2e-4 --seed 18 --threads 2 --init runs/high_v14.pt --model-id deepres-high-v15 \
         --output runs/high_v15.pt > runs/train_high_v15.log 2>&1
 fi
-# Then (SHARP_HIGH_FRESH_MORE=1, default off; 2026-12-06): v15 missed its rule by 0.0008 A while its validation error
+# Then (SHARP_HIGH_FRESH_MORE=1, default off; run 2026-12-06, v16 passed its rule and is shipped): v15 missed its rule by 0.0008 A while its validation error
 # was still falling (0.488 / 0.478 / 0.471 A at steps 800 / 1600 / 2400): 2400 more steps on the same 2400 + 96 maps,
 # seed 19, peak lr 1.5e-4, two threads: high v15 -> deepres-high-v16; judged against v14 (docs/models.md).
 if [ "${SHARP_HIGH_FRESH_MORE-0}" = 1 ]; then

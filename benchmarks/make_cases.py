@@ -24,10 +24,15 @@ Design
   often come at 1.5-2.5 Å/voxel. Either way they hold nothing above their own Nyquist frequency. Run
   them with ``deepres benchmark --range high --cases-file
   high=src/deepres/data/benchmark_cases_high_coarse.json`` (and the same for low).
+- ``benchmark_cases_<range>_draw2.json`` (added 2026-12-06): a second, independent draw of 21 cases per
+  range (ids ``<range>2-NN``, seed + 1000) on the held-out structures that the first 24 cases of that
+  range do not use (23 of 47; 7 per size tercile), made after the usual cases had been used to choose
+  among several models in a row, to measure the chosen ones on cases that chose nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import sys
@@ -41,6 +46,10 @@ sys.path.insert(0, str(ROOT / "src"))
 from deepres.benchmark import DEFAULT_STRUCTURES_DIR, heldout_structures  # noqa: E402
 
 N_CASES = 24
+#: Cases per range in the second draw (7 per size tercile of the 23 structures the first draw leaves).
+N_CASES_DRAW2 = 21
+#: Added to a range's seed for the second draw.
+DRAW2_SEED_OFFSET = 1000
 VOXELS = {"low": (0.8, 1.6), "high": (0.5, 0.9)}
 KINDS = ("uniform", "smooth", "domains", "radial", "mixed")
 NOISES = ("white", "coloured", "lowpass")
@@ -61,25 +70,28 @@ def n_atoms(path: Path) -> int:
         return sum(1 for line in fh if line.startswith(("ATOM", "HETATM")))
 
 
-def make(range_name: str, structures: list[str], sizes: dict[str, int]) -> dict:
-    rng = np.random.default_rng(SEEDS[range_name])
+def make(range_name: str, structures: list[str], sizes: dict[str, int], *, n_cases: int = N_CASES,
+         seed_offset: int = 0, id_prefix: str | None = None) -> dict:
+    """``n_cases`` cases (a multiple of 3) on as many of ``structures``, ids ``<id_prefix>-NN``."""
+    id_prefix = range_name if id_prefix is None else id_prefix
+    rng = np.random.default_rng(SEEDS[range_name] + seed_offset)
     by_size = sorted(structures, key=lambda s: sizes[s])
     terciles = [list(t) for t in np.array_split(np.array(by_size, dtype=object), 3)]
     chosen: list[str] = []
     # 8 per tercile, drawn without replacement
-    per = N_CASES // 3
+    per = n_cases // 3
     picks = [list(rng.choice(t, size=per, replace=False)) for t in terciles]
     for i in range(per):
         for t in (0, 2, 1):  # small, large, medium, ...
             chosen.append(str(picks[t][i]))
     lo, hi = VOXELS[range_name]
-    voxels = np.round(np.linspace(lo, hi, N_CASES), 3)
+    voxels = np.round(np.linspace(lo, hi, n_cases), 3)
     rng.shuffle(voxels)
     cases = []
     for i, s in enumerate(chosen):
         snr = float(np.exp(rng.uniform(np.log(SNR[0]), np.log(SNR[1]))))
         cases.append({
-            "id": f"{range_name}-{i:02d}",
+            "id": f"{id_prefix}-{i:02d}",
             "range": range_name,
             "structure": s,
             "n_atoms": sizes[s],
@@ -126,6 +138,7 @@ def coarse(doc: dict, shift_A: float | None = None) -> dict:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n")[0] + " Rewrites every case file; no options.").parse_args()
     structures = heldout_structures()
     root = Path(DEFAULT_STRUCTURES_DIR)
     sizes = {s: n_atoms(root / s) for s in structures}
@@ -137,6 +150,13 @@ def main() -> None:
         out = ROOT / "src" / "deepres" / "data" / f"benchmark_cases_{r}_coarse.json"
         out.write_text(json.dumps(coarse(doc), indent=1) + "\n")
         print(f"wrote {out}")
+        used = {c["structure"] for c in doc["cases"]}
+        rest = [s for s in structures if s not in used]
+        doc2 = make(r, rest, sizes, n_cases=N_CASES_DRAW2, seed_offset=DRAW2_SEED_OFFSET, id_prefix=f"{r}2")
+        doc2["note"] += f"; second draw: structures the {len(doc['cases'])} usual {r} cases do not use"
+        out = ROOT / "src" / "deepres" / "data" / f"benchmark_cases_{r}_draw2.json"
+        out.write_text(json.dumps(doc2, indent=1) + "\n")
+        print(f"wrote {out} ({len(doc2['cases'])} cases, {len({c['structure'] for c in doc2['cases']})} structures)")
 
 
 if __name__ == "__main__":

@@ -124,7 +124,9 @@ def test_atom_values_trilinear_and_axis_order():
 
 
 @pytest.mark.parametrize("rname,fname", [("low", None), ("high", None), ("low", "benchmark_cases_low_coarse.json"),
-                                         ("high", "benchmark_cases_high_coarse.json")])
+                                         ("high", "benchmark_cases_high_coarse.json"),
+                                         ("low", "benchmark_cases_low_draw2.json"),
+                                         ("high", "benchmark_cases_high_draw2.json")])
 def test_case_files_reference_only_heldout_structures(rname, fname):
     held = set(B.heldout_structures())
     cases = B.load_cases(rname, None if fname is None else B._data_file(fname))
@@ -133,12 +135,22 @@ def test_case_files_reference_only_heldout_structures(rname, fname):
     assert all(c.structure in held for c in cases)
     assert len({c.id for c in cases}) == len(cases)
     assert all(c.range == rname for c in cases)
-    lo, hi = {"low": (0.8, 1.6), "high": (0.5, 0.9)}[rname] if fname is None else {"low": (1.6, 2.4),
-                                                                                   "high": (0.85, 1.25)}[rname]
+    coarse_files = fname is not None and "coarse" in fname
+    lo, hi = {"low": (1.6, 2.4), "high": (0.85, 1.25)}[rname] if coarse_files else {"low": (0.8, 1.6),
+                                                                                  "high": (0.5, 0.9)}[rname]
     assert all(lo - 1e-9 <= c.voxel_size_A <= hi + 1e-9 for c in cases)
     assert len({c.field_kind for c in cases}) >= 4
     inv = B.load_invariance_case(rname)
     assert inv is not None and inv.structure in held
+
+
+@pytest.mark.parametrize("rname", ["low", "high"])
+def test_second_draw_uses_other_structures_and_other_seeds(rname):
+    usual = B.load_cases(rname)
+    draw2 = B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}_draw2.json"))
+    assert not {c.structure for c in usual} & {c.structure for c in draw2}
+    assert not {c.seed for c in usual} & {c.seed for c in draw2}
+    assert all(c.id.startswith(f"{rname}2-") for c in draw2)
 
 
 def test_heldout_list_is_disjoint_from_training_if_known():

@@ -264,6 +264,7 @@ fi
 # was still falling (0.488 / 0.478 / 0.471 A at steps 800 / 1600 / 2400): 2400 more steps on the same 2400 + 96 maps,
 # seed 19, peak lr 1.5e-4, two threads: high v15 -> deepres-high-v16; judged against v14 (docs/models.md).
 if [ "${SHARP_HIGH_FRESH_MORE-0}" = 1 ]; then
+    [ -f runs/high_v15.pt ] || { echo "stage SHARP_HIGH_FRESH_MORE needs runs/high_v15.pt: run SHARP_HIGH_FRESH=1 first" >&2; exit 1; }
     .venv/bin/deepres train --range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 8 --post-sharpen 0.5 \
         --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200_s8 --more-data data_cache/high_sharp1200 \
         --val-every 800 --steps 2400 --lr 1.5e-4 --seed 19 --threads 2 --init runs/high_v15.pt --model-id deepres-high-v16 \

@@ -240,11 +240,16 @@ fi
 # Then the same for high (SHARP_HIGH_MORE=1, default off; run 2026-12-06, passed its rule, shipped): v13 had lost
 # 0.006 A on the usual cases: 2400 more steps on its 1200 maps (simulated again if missing; data seed 7), seed 17,
 # peak lr 3e-4, two threads: high v13 (the shipped file of commit c24b825) -> deepres-high-v14; rule in docs/models.md.
+# The high sets of the stages below: 1200 + 48 maps, half of them sharpened or blurred after the noise, input voxel
+# sizes 0.5-1.25 A; the first set (data seed 7) is SHARP_SINGLE's, the second (data seed 8) SHARP_HIGH_FRESH's.
+high_sharp=(--range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --post-sharpen 0.5 --input-voxel-size 0.5 1.25
+            --val-every 800 --steps 2400)
+high_sharp_s7=("${high_sharp[@]}" --data-seed 7 --data-dir data_cache/high_sharp1200)
+high_sharp_s8=("${high_sharp[@]}" --data-seed 8 --data-dir data_cache/high_sharp1200_s8 --more-data data_cache/high_sharp1200)
 if [ "${SHARP_HIGH_MORE-0}" = 1 ]; then
     [ -f runs/high_v13.pt ] || git show c24b825:src/deepres/models/high.pt > runs/high_v13.pt
-    .venv/bin/deepres train --range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 \
-        --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 --val-every 800 --steps 2400 --lr 3e-4 --seed 17 \
-        --threads 2 --init runs/high_v13.pt --model-id deepres-high-v14 --output runs/high_v14.pt > runs/train_high_v14.log 2>&1
+    .venv/bin/deepres train "${high_sharp_s7[@]}" --lr 3e-4 --seed 17 --threads 2 --init runs/high_v13.pt \
+        --model-id deepres-high-v14 --output runs/high_v14.pt > runs/train_high_v14.log 2>&1
 fi
 # Then fresh maps for high (SHARP_HIGH_FRESH=1, default off; run 2026-12-06, v15 missed its rule by 0.0008 A): 1200 + 48 new high maps made like
 # high_sharp1200 but with data seed 8 (other structures per map, other fields, noise and B), joined with
@@ -252,23 +257,17 @@ fi
 # -> deepres-high-v15; rule in docs/models.md ("Planned next ... high v15").
 if [ "${SHARP_HIGH_FRESH-0}" = 1 ]; then
     [ -f runs/high_v14.pt ] || git show 110923b:src/deepres/models/high.pt > runs/high_v14.pt
-    [ -d data_cache/high_sharp1200 ] || .venv/bin/deepres train --range high --structures "$STRUCT" --n-train 1200 "${late[@]}" \
-        --data-seed 7 --post-sharpen 0.5 --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 --generate-only \
-        --output runs/unused.pt
-    .venv/bin/deepres train --range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 8 --post-sharpen 0.5 \
-        --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200_s8 --more-data data_cache/high_sharp1200 \
-        --val-every 800 --steps 2400 --lr 2e-4 --seed 18 --threads 2 --init runs/high_v14.pt --model-id deepres-high-v15 \
-        --output runs/high_v15.pt > runs/train_high_v15.log 2>&1
+    [ -d data_cache/high_sharp1200 ] || .venv/bin/deepres train "${high_sharp_s7[@]}" --generate-only --output runs/unused.pt
+    .venv/bin/deepres train "${high_sharp_s8[@]}" --lr 2e-4 --seed 18 --threads 2 --init runs/high_v14.pt \
+        --model-id deepres-high-v15 --output runs/high_v15.pt > runs/train_high_v15.log 2>&1
 fi
 # Then (SHARP_HIGH_FRESH_MORE=1, default off; run 2026-12-06, v16 passed its rule and is shipped): v15 missed its rule by 0.0008 A while its validation error
 # was still falling (0.488 / 0.478 / 0.471 A at steps 800 / 1600 / 2400): 2400 more steps on the same 2400 + 96 maps,
 # seed 19, peak lr 1.5e-4, two threads: high v15 -> deepres-high-v16; judged against v14 (docs/models.md).
 if [ "${SHARP_HIGH_FRESH_MORE-0}" = 1 ]; then
     [ -f runs/high_v15.pt ] || { echo "stage SHARP_HIGH_FRESH_MORE needs runs/high_v15.pt: run SHARP_HIGH_FRESH=1 first" >&2; exit 1; }
-    .venv/bin/deepres train --range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 8 --post-sharpen 0.5 \
-        --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200_s8 --more-data data_cache/high_sharp1200 \
-        --val-every 800 --steps 2400 --lr 1.5e-4 --seed 19 --threads 2 --init runs/high_v15.pt --model-id deepres-high-v16 \
-        --output runs/high_v16.pt > runs/train_high_v16.log 2>&1
+    .venv/bin/deepres train "${high_sharp_s8[@]}" --lr 1.5e-4 --seed 19 --threads 2 --init runs/high_v15.pt \
+        --model-id deepres-high-v16 --output runs/high_v16.pt > runs/train_high_v16.log 2>&1
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

@@ -137,6 +137,14 @@ def coarse(doc: dict, shift_A: float | None = None) -> dict:
     return out
 
 
+def write(name: str, doc: dict, count: bool = False) -> None:
+    """Write ``doc`` to ``src/deepres/data/<name>`` and say so (with its case and structure counts)."""
+    out = ROOT / "src" / "deepres" / "data" / name
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    counts = f" ({len(doc['cases'])} cases, {len({c['structure'] for c in doc['cases']})} structures)" if count else ""
+    print(f"wrote {out}{counts}")
+
+
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.split("\n")[0] + " Rewrites every case file; no options.").parse_args()
     structures = heldout_structures()
@@ -144,19 +152,13 @@ def main() -> None:
     sizes = {s: n_atoms(root / s) for s in structures}
     for r in ("low", "high"):
         doc = make(r, structures, sizes)
-        out = ROOT / "src" / "deepres" / "data" / f"benchmark_cases_{r}.json"
-        out.write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"wrote {out} ({len(doc['cases'])} cases, {len({c['structure'] for c in doc['cases']})} structures)")
-        out = ROOT / "src" / "deepres" / "data" / f"benchmark_cases_{r}_coarse.json"
-        out.write_text(json.dumps(coarse(doc), indent=1) + "\n")
-        print(f"wrote {out}")
+        write(f"benchmark_cases_{r}.json", doc, count=True)
+        write(f"benchmark_cases_{r}_coarse.json", coarse(doc))
         used = {c["structure"] for c in doc["cases"]}
         rest = [s for s in structures if s not in used]
         doc2 = make(r, rest, sizes, n_cases=N_CASES_DRAW2, seed_offset=DRAW2_SEED_OFFSET, id_prefix=f"{r}2")
         doc2["note"] += f"; second draw: structures the {len(doc['cases'])} usual {r} cases do not use"
-        out = ROOT / "src" / "deepres" / "data" / f"benchmark_cases_{r}_draw2.json"
-        out.write_text(json.dumps(doc2, indent=1) + "\n")
-        print(f"wrote {out} ({len(doc2['cases'])} cases, {len({c['structure'] for c in doc2['cases']})} structures)")
+        write(f"benchmark_cases_{r}_draw2.json", doc2, count=True)
 
 
 if __name__ == "__main__":

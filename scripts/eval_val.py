@@ -1,7 +1,8 @@
 """Score model files on the fixed validation shards of a training data folder, alone and as a
 geometric-mean ensemble (how the shipped model of a range is chosen; see docs/models.md).
 
-Usage: python scripts/eval_val.py RANGE DATA_DIR A.pt [B.pt ...]
+Usage: python scripts/eval_val.py RANGE DATA_DIR[,DATA_DIR ...] A.pt [B.pt ...]
+(several folders joined by commas: their validation samples together, as `deepres train --more-data` joins them)
 e.g.   python scripts/eval_val.py low data_cache/low src/deepres/models/low.pt runs/low_v4.pt
 
 Prints, for each model and for the ensemble of all of them, the validation MAE, bias and Pearson r
@@ -29,7 +30,7 @@ if __name__ == "__main__":
         sys.exit(__doc__)
     torch.set_num_threads(2)
     rng, data_dir, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
-    val = load_shards(data_dir, "val")
+    val = [s for d in data_dir.split(",") for s in load_shards(d, "val")]
     logs = []
     for path in paths:
         lm = load_model(rng, path)

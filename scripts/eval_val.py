@@ -2,7 +2,10 @@
 geometric-mean ensemble (how the shipped model of a range is chosen; see docs/models.md).
 
 Usage: python scripts/eval_val.py RANGE DATA_DIR[,DATA_DIR ...] A.pt [B.pt ...]
-(several folders joined by commas: their validation samples together, as `deepres train --more-data` joins them)
+       [--split train] [--max-maps N]
+(several folders joined by commas: their validation samples together, as `deepres train --more-data` joins them;
+--split train scores training samples instead, e.g. maps a model has trained on against maps it has not;
+--max-maps N keeps the first N samples of each folder)
 e.g.   python scripts/eval_val.py low data_cache/low src/deepres/models/low.pt runs/low_v4.pt
 
 Prints, for each model and for the ensemble of all of them, the validation MAE, bias and Pearson r
@@ -10,7 +13,7 @@ in Å over every mask voxel of the validation samples (the same numbers `deepres
 mean per-map Pearson r (maps whose truth spans at least 0.1 Å, as the benchmark's per-case r).
 """
 
-import sys
+import argparse
 
 import numpy as np
 import torch
@@ -26,11 +29,16 @@ def scores(preds, labs):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 4:
-        sys.exit(__doc__)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("range")
+    ap.add_argument("data_dir", help="folder, or folders joined by commas")
+    ap.add_argument("paths", nargs="+", metavar="MODEL.pt")
+    ap.add_argument("--split", choices=["val", "train"], default="val")
+    ap.add_argument("--max-maps", type=int, default=None, help="the first N samples of each folder")
+    a = ap.parse_args()
     torch.set_num_threads(2)
-    rng, data_dir, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
-    val = [s for d in data_dir.split(",") for s in load_shards(d, "val")]
+    rng, paths = a.range, a.paths
+    val = [s for d in a.data_dir.split(",") for s in load_shards(d, a.split)[: a.max_maps]]
     logs = []
     for path in paths:
         lm = load_model(rng, path)

@@ -215,6 +215,45 @@ def test_ensemble_file_is_the_geometric_mean_of_its_members(tmp_path):
     assert not torch.allclose(a.net(x), b.net(x))  # the members really differ
 
 
+def test_weight_average_file_holds_the_mean_of_the_weights(tmp_path):
+    from deepres.model import average_models, build_untrained, combine_models, save_model
+
+    paths = []
+    for seed in (1, 2):
+        lm = build_untrained("low", seed=seed)
+        p = str(tmp_path / f"m{seed}.pt")
+        save_model(p, lm.spec, lm.net, lm.features, {"seed": seed}, f"m{seed}")
+        paths.append(p)
+    avg = average_models(paths, str(tmp_path / "avg.pt"), "avg-test")
+    a, b = (load_model("low", p) for p in paths)
+    assert avg.model_id == "avg-test" and avg.net.config == a.net.config
+    assert [m["model_id"] for m in avg.training["weight_average_of"]] == ["m1", "m2"]
+    sa, sb, sv = a.net.state_dict(), b.net.state_dict(), avg.net.state_dict()
+    assert set(sv) == set(sa)
+    for k in sv:
+        assert torch.allclose(sv[k], (sa[k] + sb[k]) / 2, atol=1e-7), k
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa)  # the members really differ
+    # averaging a file with itself gives the same function
+    same = average_models([paths[0], paths[0]], str(tmp_path / "same.pt"), "same")
+    x = torch.randn(1, a.features.n_channels, 24, 24, 24)
+    with torch.no_grad():
+        assert torch.allclose(same.net(x), a.net(x), rtol=1e-6)
+    # an ensemble file, or files of another network size, cannot be averaged
+    ens = str(tmp_path / "ens.pt")
+    combine_models(paths, ens, "ens")
+    with pytest.raises(ValueError, match="ensemble"):
+        average_models([paths[0], ens], str(tmp_path / "bad.pt"), "bad")
+    other = build_untrained("low", seed=3)
+    from deepres.network import DeepResNet
+    from dataclasses import replace
+
+    wide = DeepResNet(replace(other.net.config, width=other.net.config.width + 8))
+    save_model(str(tmp_path / "wide.pt"), other.spec, wide, other.features, {}, "wide")
+    with pytest.raises(ValueError, match="network configuration"):
+        average_models([paths[0], str(tmp_path / "wide.pt")], str(tmp_path / "bad.pt"), "bad")
+    assert not (tmp_path / "bad.pt").exists()
+
+
 # ------------------------------------------------------------------ whole-map context (v5 models)
 def test_context_enters_as_a_per_map_bias_equal_to_constant_input_channels():
     """The context vector acts exactly like extra input channels that hold its values everywhere."""

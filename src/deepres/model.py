@@ -172,6 +172,34 @@ def combine_models(paths: list[str], out_path: str, model_id: str) -> LoadedMode
     return load_model(spec.name, out_path)
 
 
+def average_models(paths: list[str], out_path: str, model_id: str) -> LoadedModel:
+    """Write the uniform average of the weights of the model files ``paths`` to ``out_path``.
+
+    Meant for files of one line of training (one fine-tuned from the other: the same basin of the
+    loss), where the average is one network as cheap as each ("model soup"). The files must share
+    range, front end and network configuration; ensembles are refused. The training record lists
+    each member's id, sha256 and own training record.
+    """
+    if len(paths) < 2:
+        raise ValueError("an average needs at least two model files")
+    first = torch.load(paths[0], map_location="cpu", weights_only=True)
+    spec = get_range(first["range"])
+    members = [load_model(spec.name, p) for p in paths]
+    if any(isinstance(m.net, EnsembleNet) for m in members):
+        raise ValueError("ensemble files cannot be averaged")
+    if any(m.features != members[0].features or m.net.config != members[0].net.config for m in members):
+        raise ValueError("averaged models must share the front end and the network configuration")
+    states = [m.net.state_dict() for m in members]
+    avg = {k: (torch.stack([sd[k] for sd in states]).mean(0) if v.is_floating_point() else v)
+           for k, v in states[0].items()}
+    net = DeepResNet(members[0].net.config)
+    net.load_state_dict(avg)
+    record = {"weight_average_of": [{"model_id": m.model_id, "sha256": m.sha256, "training": m.training}
+                                    for m in members]}
+    save_model(out_path, spec, net, members[0].features, record, model_id)
+    return load_model(spec.name, out_path)
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` → CUDA when available, else CPU. ``"cuda"`` without a GPU is an :class:`InputError`."""
     if isinstance(device, torch.device):

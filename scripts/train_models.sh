@@ -26,7 +26,7 @@
 # The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v16 (SHARP_SINGLE, SHARP_HIGH_MORE,
 # SHARP_HIGH_FRESH, then SHARP_HIGH_FRESH_MORE) / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3 and PILOT_WINDOWS select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH and PILOT_WINDOWS select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -281,6 +281,15 @@ if [ "${SHARP_HIGH_FRESH3-0}" = 1 ]; then
     [ -d data_cache/high_sharp1200_s8 ] || .venv/bin/deepres train "${high_sharp_s8[@]}" --generate-only --output runs/unused.pt
     .venv/bin/deepres train "${high_sharp_s9[@]}" --steps 3600 --lr 2e-4 --seed 20 --threads 2 --init runs/high_v16.pt \
         --model-id deepres-high-v17 --output runs/high_v17.pt > runs/train_high_v17.log 2>&1
+fi
+# A pilot of a wider high network (PILOT_WIDE_HIGH=1, default off; 2026-12-06, third session): v16 widened from 24 to
+# 32 channels (function-preserving: deepres.train.init_from), 1600 float32 steps on the three high sets (seed 21, peak lr
+# 2e-4, two threads) -> deepres-high-w32-pilot. Judged on the validation maps and on how well it fits its own training
+# maps (scripts/eval_val.py --split train), against v16 and v17; not a candidate for shipping (docs/models.md).
+if [ "${PILOT_WIDE_HIGH-0}" = 1 ]; then
+    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
+    .venv/bin/deepres train "${high_sharp_s9[@]}" --width 32 --steps 1600 --lr 2e-4 --seed 21 --threads 2 \
+        --init runs/high_v16.pt --model-id deepres-high-w32-pilot --output runs/high_w32_pilot.pt > runs/train_high_w32_pilot.log 2>&1
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
 # windows of 0.5 (the shipped front end) and 0.3 wavelengths, 1500 bf16 steps from random weights each, side by side.

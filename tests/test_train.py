@@ -166,6 +166,30 @@ def test_appended_blocks_start_as_the_identity():
         init_from(DeepResNet(NetConfig(in_channels=18, width=8, dilations=(2, 1, 1))), old)
 
 
+def test_wider_network_starts_as_the_same_function():
+    """--init into a wider network (and with context): the old channels compute what they did, the
+    new ones compute from their own random weights but reach neither old channels nor the output
+    until training moves those weights; the gradient does reach the weights that connect them."""
+    from deepres.network import DeepResNet, NetConfig
+    from deepres.train import init_from
+
+    torch.manual_seed(0)
+    old = DeepResNet(NetConfig(in_channels=18, width=8, context_channels=3, dilations=(1, 2)))
+    with torch.no_grad():
+        old.ctx.weight.normal_()
+    new = DeepResNet(NetConfig(in_channels=18, width=12, context_channels=3, dilations=(1, 2)))
+    missing, unexpected, widened = init_from(new, old)
+    assert not missing and not unexpected
+    assert {"inp.weight", "blocks.0.weight", "head.0.weight", "head.2.weight", "ctx.weight"} <= set(widened)
+    x, ctx = torch.randn(1, 18, 16, 16, 16), torch.randn(1, 3)
+    torch.testing.assert_close(new(x, ctx), old(x, ctx))
+    assert new.blocks[0].weight[8:].abs().sum() > 0  # the new channels are not dead
+    new(x, ctx).sum().backward()
+    assert new.head[2].weight.grad[0, 8:].abs().sum() > 0
+    with pytest.raises(ValueError, match="dilations"):
+        init_from(DeepResNet(NetConfig(in_channels=18, width=12, dilations=(2, 1))), old)
+
+
 def test_per_map_pearson_skips_near_uniform_truths():
     from deepres.train import per_map_pearson
 

@@ -421,8 +421,12 @@ def per_map_pearson(preds: list[np.ndarray], labs: list[np.ndarray]) -> dict:
 
 def init_from(net, start) -> tuple[list[str], list[str], list[str]]:
     """Copy the weights of ``start`` into ``net`` for fine-tuning, where ``net`` may have more:
-    a context layer (``ctx.*``), or more input channels (the half-map features, appended after the
-    others). What ``start`` lacks starts at zero, so ``net`` begins as exactly the same function.
+    a context layer (``ctx.*``), more input channels (the half-map features, appended after the
+    others), more residual blocks, or a larger width. What ``start`` lacks starts at zero, so ``net``
+    begins as exactly the same function. With a larger width the new channels keep ``net``'s own
+    random weights for what flows into them, and every weight from a new channel into an old one
+    (and into the output) starts at zero: the new channels compute from the start, but count only
+    once training moves those weights.
 
     Returns (missing keys, unexpected keys, widened keys).
     """
@@ -434,12 +438,16 @@ def init_from(net, start) -> tuple[list[str], list[str], list[str]]:
                          f"{tuple(net.config.dilations)}")
     widened = []
     for k, v in list(src.items()):
-        if k in own and own[k].dim() == v.dim() == 5 and own[k].shape[1] > v.shape[1] \
-                and own[k].shape[0] == v.shape[0] and own[k].shape[2:] == v.shape[2:]:
-            w = torch.zeros_like(own[k])
-            w[:, : v.shape[1]] = v
-            src[k] = w
-            widened.append(k)
+        o = own.get(k)
+        if o is None or o.shape == v.shape or o.dim() != v.dim() or \
+                any(a < b for a, b in zip(o.shape, v.shape)) or o.shape[2:] != v.shape[2:]:
+            continue
+        w = o.detach().clone()  # new output channels (rows) keep the new network's initial weights
+        if w.dim() >= 2:
+            w[: v.shape[0], v.shape[1]:] = 0  # new input channels do not reach old outputs
+        w[tuple(slice(0, n) for n in v.shape)] = v
+        src[k] = w
+        widened.append(k)
     # residual blocks appended after the start's begin at zero: relu(0) + h is the identity
     for k in own:
         if k.startswith("blocks.") and int(k.split(".")[1]) >= n_start:
@@ -498,7 +506,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
             raise ValueError(f"{cfg.init} does not fit this network: missing {missing}, unexpected {unexpected}")
         log(f"starting from {cfg.init} ({start.model_id}, sha256 {start.sha256[:12]})"
             + (f"; new context weights {missing} start at zero" if missing else "")
-            + (f"; new input channels of {widened} start at zero" if widened else ""))
+            + (f"; widened {widened}: weights from new channels into old ones start at zero" if widened else ""))
         init_record = {"model_id": start.model_id, "sha256": start.sha256, "training": start.training}
     R = net.radius
     check_precision(cfg.precision)

@@ -194,8 +194,9 @@ def test_feature_smoothing_is_a_zero_padded_gaussian_convolution(sigma):
     np.testing.assert_allclose(out, ref, atol=1e-5)
 
 
-def test_ensemble_file_is_the_geometric_mean_of_its_members(tmp_path):
-    from deepres.model import build_untrained, combine_models, save_model
+def _two_untrained_files(tmp_path) -> list[str]:
+    """Two untrained low model files of different seeds, with ids m1 and m2."""
+    from deepres.model import build_untrained, save_model
 
     paths = []
     for seed in (1, 2):
@@ -203,6 +204,13 @@ def test_ensemble_file_is_the_geometric_mean_of_its_members(tmp_path):
         p = str(tmp_path / f"m{seed}.pt")
         save_model(p, lm.spec, lm.net, lm.features, {"seed": seed}, f"m{seed}")
         paths.append(p)
+    return paths
+
+
+def test_ensemble_file_is_the_geometric_mean_of_its_members(tmp_path):
+    from deepres.model import combine_models
+
+    paths = _two_untrained_files(tmp_path)
     ens = combine_models(paths, str(tmp_path / "ens.pt"), "ens-test")
     a, b = (load_model("low", p) for p in paths)
     assert ens.model_id == "ens-test" and len(ens.net.members) == 2
@@ -218,12 +226,7 @@ def test_ensemble_file_is_the_geometric_mean_of_its_members(tmp_path):
 def test_weight_average_file_holds_the_mean_of_the_weights(tmp_path):
     from deepres.model import average_models, build_untrained, combine_models, save_model
 
-    paths = []
-    for seed in (1, 2):
-        lm = build_untrained("low", seed=seed)
-        p = str(tmp_path / f"m{seed}.pt")
-        save_model(p, lm.spec, lm.net, lm.features, {"seed": seed}, f"m{seed}")
-        paths.append(p)
+    paths = _two_untrained_files(tmp_path)
     avg = average_models(paths, str(tmp_path / "avg.pt"), "avg-test")
     a, b = (load_model("low", p) for p in paths)
     assert avg.model_id == "avg-test" and avg.net.config == a.net.config

@@ -148,16 +148,26 @@ def load_model(range_name: str = "low", path: str | None = None, half_maps: bool
     return LoadedModel(spec, net, feats, str(payload["model_id"]), sha256_file(path), path, dict(payload.get("training", {})))
 
 
+def _load_members(paths: list[str], what: str) -> tuple[RangeSpec, list[LoadedModel]]:
+    """The model files ``paths`` (at least two), loaded for the range of the first."""
+    if len(paths) < 2:
+        raise ValueError(f"{what} needs at least two model files")
+    first = torch.load(paths[0], map_location="cpu", weights_only=True)
+    spec = get_range(first["range"])
+    return spec, [load_model(spec.name, p) for p in paths]
+
+
+def _member_records(members: list[LoadedModel]) -> list[dict]:
+    """Each member's id, sha256 and own training record, for a combined file's training record."""
+    return [{"model_id": m.model_id, "sha256": m.sha256, "training": m.training} for m in members]
+
+
 def combine_models(paths: list[str], out_path: str, model_id: str) -> LoadedModel:
     """Write an ensemble of the model files ``paths`` (same range and front end) to ``out_path``.
 
     The ensemble's training record lists each member's id, sha256 and own training record.
     """
-    if len(paths) < 2:
-        raise ValueError("an ensemble needs at least two model files")
-    first = torch.load(paths[0], map_location="cpu", weights_only=True)
-    spec = get_range(first["range"])
-    members = [load_model(spec.name, p) for p in paths]
+    spec, members = _load_members(paths, "an ensemble")
     if any(m.features != members[0].features for m in members):
         raise ValueError("ensemble members must share the front end (FeatureConfig)")
     nets: list[DeepResNet] = []
@@ -166,8 +176,7 @@ def combine_models(paths: list[str], out_path: str, model_id: str) -> LoadedMode
     ens = EnsembleNet([n.config for n in nets])
     for dst, src in zip(ens.members, nets):
         dst.load_state_dict(src.state_dict())
-    record = {"ensemble_of": [{"model_id": m.model_id, "sha256": m.sha256, "training": m.training}
-                              for m in members]}
+    record = {"ensemble_of": _member_records(members)}
     save_model(out_path, spec, ens, members[0].features, record, model_id)
     return load_model(spec.name, out_path)
 
@@ -180,11 +189,7 @@ def average_models(paths: list[str], out_path: str, model_id: str) -> LoadedMode
     range, front end and network configuration; ensembles are refused. The training record lists
     each member's id, sha256 and own training record.
     """
-    if len(paths) < 2:
-        raise ValueError("an average needs at least two model files")
-    first = torch.load(paths[0], map_location="cpu", weights_only=True)
-    spec = get_range(first["range"])
-    members = [load_model(spec.name, p) for p in paths]
+    spec, members = _load_members(paths, "an average")
     if any(isinstance(m.net, EnsembleNet) for m in members):
         raise ValueError("ensemble files cannot be averaged")
     if any(m.features != members[0].features or m.net.config != members[0].net.config for m in members):
@@ -194,8 +199,7 @@ def average_models(paths: list[str], out_path: str, model_id: str) -> LoadedMode
            for k, v in states[0].items()}
     net = DeepResNet(members[0].net.config)
     net.load_state_dict(avg)
-    record = {"weight_average_of": [{"model_id": m.model_id, "sha256": m.sha256, "training": m.training}
-                                    for m in members]}
+    record = {"weight_average_of": _member_records(members)}
     save_model(out_path, spec, net, members[0].features, record, model_id)
     return load_model(spec.name, out_path)
 

@@ -269,7 +269,8 @@ if [ "${SHARP_HIGH_FRESH_MORE-0}" = 1 ]; then
     .venv/bin/deepres train "${high_sharp_s8[@]}" --lr 1.5e-4 --seed 19 --threads 2 --init runs/high_v15.pt \
         --model-id deepres-high-v16 --output runs/high_v16.pt > runs/train_high_v16.log 2>&1
 fi
-# Then a third set of fresh maps for high (SHARP_HIGH_FRESH3=1, default off; 2026-12-06, third session): 1200 + 48 new
+# Then a third set of fresh maps for high (SHARP_HIGH_FRESH3=1, default off; run 2026-12-06, third session, v17 failed its
+# rule on the second draw, not shipped): 1200 + 48 new
 # high maps made like the two sets above but with data seed 9, joined with both (--more-data), 3600 float32 steps from
 # v16 (seed 20, peak lr 2e-4, two threads) -> deepres-high-v17; rule in docs/models.md ("Planned next ... high v17"),
 # judged on the second draw of held-out cases. Needs runs/high_v16.pt (the shipped file of commit 068f188).
@@ -282,7 +283,7 @@ if [ "${SHARP_HIGH_FRESH3-0}" = 1 ]; then
     .venv/bin/deepres train "${high_sharp_s9[@]}" --steps 3600 --lr 2e-4 --seed 20 --threads 2 --init runs/high_v16.pt \
         --model-id deepres-high-v17 --output runs/high_v17.pt > runs/train_high_v17.log 2>&1
 fi
-# A pilot of a wider high network (PILOT_WIDE_HIGH=1, default off; 2026-12-06, third session): v16 widened from 24 to
+# A pilot of a wider high network (PILOT_WIDE_HIGH=1, default off; run 2026-12-06, third session, criteria not met): v16 widened from 24 to
 # 32 channels (function-preserving: deepres.train.init_from), 1600 float32 steps on the three high sets (seed 21, peak lr
 # 2e-4, two threads) -> deepres-high-w32-pilot. Judged on the validation maps and on how well it fits its own training
 # maps (scripts/eval_val.py --split train), against v16 and v17; not a candidate for shipping (docs/models.md).

@@ -35,15 +35,15 @@ if __name__ == "__main__":
     ap.add_argument("paths", nargs="+", metavar="MODEL.pt")
     ap.add_argument("--split", choices=["val", "train"], default="val")
     ap.add_argument("--max-maps", type=int, default=None, help="the first N samples of each folder")
-    a = ap.parse_args()
+    args = ap.parse_args()
     torch.set_num_threads(2)
-    rng, paths = a.range, a.paths
-    val = [s for d in a.data_dir.split(",") for s in load_shards(d, a.split)[: a.max_maps]]
+    paths = args.paths
+    samples = [s for d in args.data_dir.split(",") for s in load_shards(d, args.split)[: args.max_maps]]
     logs = []
     for path in paths:
-        lm = load_model(rng, path)
+        lm = load_model(args.range, path)
         n = lm.features.n_channels  # a single-map model on half-map samples reads their first channels
-        mine = [{**s, "features": s["features"][:n]} for s in val]
+        mine = [{**s, "features": s["features"][:n]} for s in samples]
         p, truth = validation_predictions(lm.net, mine, lm.net.radius, lm.features, per_map=True)
         logs.append([np.log(a) for a in p])
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")

@@ -276,10 +276,15 @@ fi
 # judged on the second draw of held-out cases. Needs runs/high_v16.pt (the shipped file of commit 068f188).
 high_sharp_s9=("${high_sharp[@]}" --data-seed 9 --data-dir data_cache/high_sharp1200_s9
                --more-data data_cache/high_sharp1200_s8 data_cache/high_sharp1200)
-if [ "${SHARP_HIGH_FRESH3-0}" = 1 ]; then
+# what a run on high_sharp_s9 starts from: v16 and the two earlier sets (simulated again if missing; the seed-9 set
+# itself is simulated by the run when missing)
+from_v16_on_three_high_sets() {
     [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
     [ -d data_cache/high_sharp1200 ] || .venv/bin/deepres train "${high_sharp_s7[@]}" --generate-only --output runs/unused.pt
     [ -d data_cache/high_sharp1200_s8 ] || .venv/bin/deepres train "${high_sharp_s8[@]}" --generate-only --output runs/unused.pt
+}
+if [ "${SHARP_HIGH_FRESH3-0}" = 1 ]; then
+    from_v16_on_three_high_sets
     .venv/bin/deepres train "${high_sharp_s9[@]}" --steps 3600 --lr 2e-4 --seed 20 --threads 2 --init runs/high_v16.pt \
         --model-id deepres-high-v17 --output runs/high_v17.pt > runs/train_high_v17.log 2>&1
 fi
@@ -288,7 +293,7 @@ fi
 # 2e-4, two threads) -> deepres-high-w32-pilot. Judged on the validation maps and on how well it fits its own training
 # maps (scripts/eval_val.py --split train), against v16 and v17; not a candidate for shipping (docs/models.md).
 if [ "${PILOT_WIDE_HIGH-0}" = 1 ]; then
-    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
+    from_v16_on_three_high_sets
     .venv/bin/deepres train "${high_sharp_s9[@]}" --width 32 --steps 1600 --lr 2e-4 --seed 21 --threads 2 \
         --init runs/high_v16.pt --model-id deepres-high-w32-pilot --output runs/high_w32_pilot.pt > runs/train_high_w32_pilot.log 2>&1
 fi

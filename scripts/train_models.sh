@@ -314,3 +314,22 @@ if [ "${PILOT_WINDOWS-0}" = 1 ]; then
         --model-id pilot-sw0.3 --output runs/pilot_sw0.3.pt > runs/train_pilot_sw0.3.log 2>&1
     wait
 fi
+# A pilot of the band-sparsity features (PILOT_SPARSITY_HIGH=1, default off; 2026-12-06, fourth session): 600 + 96 high maps made like the
+# sharpened sets above (data seed 10) with 12 sparsity channels (--sparsity-bands 12: (mean|b|)^2 / mean b^2 of the 12 finest
+# bands, deepres.features), then two runs from v16 side by side, one thread each, 1200 float32 steps, seed 22, peak lr 4e-4:
+# a control that reads only the usual 18 channels of the same samples, and one with the 12 new channels (their weights start
+# at zero, so it starts as v16). Judged on the validation maps against the control; criteria in docs/models.md ("Pilot:
+# band sparsity").
+if [ "${PILOT_SPARSITY_HIGH-0}" = 1 ]; then
+    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
+    sparse=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --data-seed 10 --post-sharpen 0.5
+            --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sparse600_s10 --batch 4 --crop 24 --threads 1
+            --width 24 --context-quantiles 0.1 0.5 --precision "${PRECISION:-float32}" --val-every 400 --steps 1200
+            --lr 4e-4 --seed 22 --init runs/high_v16.pt)
+    .venv/bin/deepres train "${sparse[@]}" --sparsity-bands 12 --generate-only --output runs/unused.pt
+    .venv/bin/deepres train "${sparse[@]}" --model-id deepres-high-sparse-control-pilot \
+        --output runs/high_sparse_control.pt > runs/train_high_sparse_control.log 2>&1 &
+    .venv/bin/deepres train "${sparse[@]}" --sparsity-bands 12 --model-id deepres-high-sparse-pilot \
+        --output runs/high_sparse_pilot.pt > runs/train_high_sparse_pilot.log 2>&1
+    wait
+fi

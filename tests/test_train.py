@@ -258,7 +258,7 @@ def test_more_data_folders_join_training_and_validation(tmp_path, sample):
     assert (rec_one["n_train_samples"], rec_one["n_val_samples"]) == (2, 1)
     assert (rec["n_train_samples"], rec["n_val_samples"]) == (4, 2)
     assert rec["data_dirs"] == ["a", "b"] and load_model("low", path=str(tmp_path / "two.pt")).training["data_dirs"] == ["a", "b"]
-    with pytest.raises(ValueError, match="have 18 or 34 feature channels"):
+    with pytest.raises(ValueError, match="have 18 feature channels and this network takes 34"):
         train(str(tmp_path / "b"), str(tmp_path / "c.pt"), TrainConfig(range_name="low", steps=1, batch=1, crop=6,
               threads=1, half_maps=True), log=lambda m: None, more_data=(str(tmp_path / "a"),))
 

@@ -14,6 +14,13 @@ energies of the band in the half maps' mean and half difference: a local FSC per
 where the band holds signal and near 0 where it holds only noise. It tells signal from noise,
 which the map alone cannot do where the noise is as strong as the finest detail.
 
+The single map has one more clue to signal against noise (``FeatureConfig.sparsity_bands``):
+the shape of each band's values. Noise is Gaussian, and a band-passed Gaussian field has
+``mean|b|^2 / mean b^2 = 2/pi``; band-passed atomic detail is sparse (a few strong peaks near
+atoms, little between them) and has a lower ratio (about 0.56-0.60 against 0.80 for the 2-3 A
+bands of a clean 2 A map at 0.5 A/voxel). The local ratio, in the same windows as the energies
+and divided by the windows' mask fraction, is one more channel for each of the finest bands.
+
 Everything here works in cycles/voxel at the model's working sampling, so the same code serves
 the low (1.0 Å/voxel) and the high (0.5 Å/voxel) range.
 """
@@ -45,13 +52,19 @@ class FeatureConfig:
     context_quantiles: tuple[float, ...] = ()
     # Half maps: one more channel per band, the band's local half-map correlation (v6 "halves" models).
     half_maps: bool = False
+    # Band sparsity: for each of this many finest bands, the log of the local
+    # (mean |band|)^2 / mean band^2 (Gaussian noise: 2/pi; sparse atomic detail: lower). 0: none
+    # (every model before the sparsity pilot of 2026-12-06). The channels come last, after any half-map channels.
+    sparsity_bands: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "context_quantiles", tuple(float(q) for q in self.context_quantiles))
+        if not 0 <= self.sparsity_bands <= self.n_bands:
+            raise ValueError(f"sparsity_bands must be in 0..{self.n_bands}, got {self.sparsity_bands}")
 
     @property
     def n_channels(self) -> int:
-        return self.n_bands * (2 if self.half_maps else 1) + 2
+        return self.n_bands * (2 if self.half_maps else 1) + 2 + self.sparsity_bands
 
     @property
     def n_context(self) -> int:
@@ -112,9 +125,15 @@ def block_mean(vol: torch.Tensor) -> torch.Tensor:
     return F.avg_pool3d(vol[None, None], 2)[0, 0]
 
 
-def _band_energies(x: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+def _band_energies(x: torch.Tensor, config: FeatureConfig,
+                   sparsity: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Smoothed local energy of each band of ``x`` (`(D, H, W)`, even sizes) on the stride-2 grid:
-    `(n_bands, D/2, H/2, W/2)`."""
+    `(n_bands, D/2, H/2, W/2)`.
+
+    With ``sparsity`` (the mask on the stride-2 grid, its block mean), also the local mean of
+    ``|band|`` of the ``config.sparsity_bands`` finest bands and the mask fraction of the same
+    windows: returns ``(energies, (abs_means, mask_fractions))``, the last two
+    `(sparsity_bands, D/2, H/2, W/2)`."""
     dev = x.device
     # Zero padding of at least pad_vox on each side, up to an FFT-friendly length (2, 3, 5 factors).
     p = config.pad_vox
@@ -129,15 +148,21 @@ def _band_energies(x: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
     u[0, 0, 0] = float("inf")  # no band passes the mean
     del f
     D, H, W = x.shape
-    energies = []
-    for fc in centres:
+    energies, abs_means, fractions = [], [], []
+    first_sparse = config.n_bands - config.sparsity_bands
+    for k, fc in enumerate(centres):
         h = (u - math.log(fc) / s).square_().mul_(-0.5).exp_()  # Gaussian in ln f
         band = torch.fft.irfftn(ft * h, s=xp.shape)[p : p + D, p : p + H, p : p + W]
         e = block_mean(band * band)
         sigma_full = max(config.smooth_min_vox, config.smooth_wavelengths / fc)
         energies.append(_smooth3d(e, sigma_full / 2.0))
+        if sparsity is not None and k >= first_sparse:
+            abs_means.append(_smooth3d(block_mean(band.abs()), sigma_full / 2.0))
+            fractions.append(_smooth3d(sparsity, sigma_full / 2.0))
         del band, h
-    return torch.stack(energies)
+    if sparsity is None:
+        return torch.stack(energies)
+    return torch.stack(energies), (torch.stack(abs_means), torch.stack(fractions))
 
 
 def _masked_mean(v: torch.Tensor, msmall: torch.Tensor) -> torch.Tensor:
@@ -161,7 +186,8 @@ def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConf
     Returns
     -------
     `(C, D/2, H/2, W/2)` float32 tensor, ``C = config.n_channels``: the bands' log-shares, the
-    log of the total energy, the mask fraction, then (half maps) each band's local correlation.
+    log of the total energy, the mask fraction, then (half maps) each band's local correlation,
+    then (``sparsity_bands``) the finest bands' log sparsity ratios.
     """
     if any(s % 2 for s in data.shape):
         raise ValueError(f"compute_features needs even sizes, got {tuple(data.shape)}")
@@ -173,14 +199,26 @@ def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConf
     rms = torch.sqrt(torch.mean(x[sel] ** 2)) if bool(sel.any()) else torch.sqrt(torch.mean(x**2))
     x = x / torch.clamp(rms, min=1e-12)
 
-    e = _band_energies(x, config)  # (K, d, h, w)
-    total = e.sum(0)
     msmall = block_mean(m)
+    if config.sparsity_bands:
+        e, (a, frac) = _band_energies(x, config, sparsity=msmall)  # (K, d, h, w), (S, d, h, w) x 2
+    else:
+        e = _band_energies(x, config)  # (K, d, h, w)
+    total = e.sum(0)
     ref = _masked_mean(total, msmall)
     eps = 1e-4 * torch.clamp(ref, min=1e-20)
     feats = torch.log(e + eps / config.n_bands) - torch.log(total + eps)[None]
     log_total = torch.log((total + eps) / torch.clamp(ref, min=1e-20))
     out = [feats, log_total[None], msmall[None]]
+    sparse = None
+    if config.sparsity_bands:
+        # log((mean|b|)^2 / mean b^2) over the window, divided by the window's mask fraction (a window
+        # half outside the mask would otherwise halve the ratio); empty bands read as Gaussian (2/pi)
+        delta = eps / config.n_bands
+        e_fine = e[config.n_bands - config.sparsity_bands:]
+        sparse = (torch.log(a * a + (2.0 / math.pi) * delta) - torch.log(e_fine + delta)
+                  - torch.log(torch.clamp(frac, min=0.1)))
+        del a, frac, e_fine
     del e, total
     if config.half_maps:
         h1, h2 = (h.to(torch.float32) for h in halves)
@@ -191,6 +229,8 @@ def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConf
         both = e_sum + e_diff
         eps_h = 1e-4 * torch.clamp(_masked_mean(both.sum(0), msmall), min=1e-20) / config.n_bands
         out.append((e_sum - e_diff) / (both + eps_h))
+    if sparse is not None:
+        out.append(sparse)
     return torch.cat(out, 0).to(torch.float32)
 
 

@@ -198,6 +198,52 @@ def front_end(features: FeatureConfig) -> dict:
     return {k: v for k, v in features.to_dict().items() if k not in ("context_quantiles", "half_maps")}
 
 
+def made_with(sample: dict) -> dict:
+    """The front end a stored sample was made with (:func:`front_end`); samples from before it was
+    recorded were made with the default one, and those from before ``sparsity_bands`` with none."""
+    return {**front_end(FeatureConfig()), **sample.get("front_end", {})}
+
+
+def channels_read(features: FeatureConfig, sample_front_end: dict, n_stored: int, where=()) -> int:
+    """How many of a stored sample's leading feature channels a network with ``features`` reads.
+
+    Samples store the single-map channels, then the half-map ones (if made with half maps), then the
+    sparsity ones (if made with them). A network reads a leading run of them: the single-map ones; with
+    half maps, those too; with sparsity channels, the same number made with the same bank, and only
+    where nothing it lacks comes before them. Anything else is a ValueError that names the folders.
+    """
+    folders = ", ".join(where)
+    if not reads_samples_of(features, sample_front_end):
+        raise ValueError(f"the samples in {folders} were made with another filter bank "
+                         f"({json.dumps(sample_front_end, sort_keys=True)}) than this training's "
+                         f"({json.dumps(front_end(features), sort_keys=True)}): use a data folder made with the same "
+                         "--n-bands, --smooth-wavelengths and --sparsity-bands")
+    k_stored = int(sample_front_end.get("sparsity_bands", 0))
+    stored_half = n_stored - 2 - k_stored == 2 * features.n_bands
+    if not stored_half and n_stored - 2 - k_stored != features.n_bands:
+        raise ValueError(f"the samples in {folders} have {n_stored} feature channels, which fits no front end "
+                         f"of {features.n_bands} bands")
+    if features.half_maps and not stored_half:
+        raise ValueError(f"the samples in {folders} have {n_stored} feature channels and this network takes "
+                         f"{features.n_channels}: use data folders made with --half-maps")
+    if features.sparsity_bands and stored_half != features.half_maps:
+        raise ValueError(f"the samples in {folders} were made with half maps: a single-map network with sparsity "
+                         "channels needs samples made without them")
+    return features.n_channels
+
+
+def reads_samples_of(features: FeatureConfig, sample_front_end: dict) -> bool:
+    """Whether a network with ``features`` reads samples made with ``sample_front_end``: the same
+    filter bank, and either the same sparsity channels or none (they come last, so a network
+    without them keeps the channels before them, as a single-map network keeps those before the
+    half-map ones)."""
+    own = front_end(features)
+    if features.sparsity_bands == 0:
+        own = {k: v for k, v in own.items() if k != "sparsity_bands"}
+        sample_front_end = {k: v for k, v in sample_front_end.items() if k != "sparsity_bands"}
+    return own == sample_front_end
+
+
 def _sample_job(args):
     path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A = args
     try:
@@ -282,6 +328,7 @@ class TrainConfig:
     # the filter bank (FeatureConfig): needs samples made with the same settings (checked)
     n_bands: int = FeatureConfig.n_bands
     smooth_wavelengths: float = FeatureConfig.smooth_wavelengths
+    sparsity_bands: int = 0  # band-sparsity channels (FeatureConfig.sparsity_bands): samples made with them
     # arithmetic of the training steps: "float32", or "bfloat16" (autocast: the convolutions in
     # bfloat16, the weights, the optimiser and the loss in float32; ~2.5x faster on CPUs with
     # AVX512-BF16/AMX). Validation always runs in float32, as `deepres estimate` does by default.
@@ -473,33 +520,24 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     torch.use_deterministic_algorithms(True, warn_only=True)
     net, feats = make_network(spec, FeatureConfig(context_quantiles=tuple(cfg.context_quantiles),
                                                   half_maps=cfg.half_maps, n_bands=cfg.n_bands,
-                                                  smooth_wavelengths=cfg.smooth_wavelengths), width=cfg.width,
+                                                  smooth_wavelengths=cfg.smooth_wavelengths,
+                                                  sparsity_bands=cfg.sparsity_bands), width=cfg.width,
                              dilations=tuple(cfg.dilations))
-    # a single-map model can train on samples made with half maps: it keeps their single-map channels
-    keep = None if cfg.half_maps else feats.n_channels
     data_dirs = [data_dir, *more_data]
-    train_s = [s for d in data_dirs for s in load_shards(d, "train", keep)]
-    val_s = [s for d in data_dirs for s in load_shards(d, "val", keep)]
+    train_s = [s for d in data_dirs for s in load_shards(d, "train")]
+    val_s = [s for d in data_dirs for s in load_shards(d, "val")]
     if not train_s:
         raise RuntimeError(f"no training shards in {', '.join(data_dirs)}")
-    # samples from before the front end was recorded were all made with the default one
-    made_with = {json.dumps(s.get("front_end", front_end(FeatureConfig())), sort_keys=True) for s in train_s + val_s}
-    wanted = json.dumps(front_end(feats), sort_keys=True)
-    if made_with != {wanted}:
-        raise ValueError(f"the samples in {', '.join(data_dirs)} were made with another filter bank ({', '.join(sorted(made_with))})"
-                         f" than this training's ({wanted}): use a data folder made with the same --n-bands and "
-                         "--smooth-wavelengths")
-    n_stored = sorted({s["features"].shape[0] for s in train_s + val_s})
-    if n_stored != [feats.n_channels]:
-        raise ValueError(f"the samples in {', '.join(data_dirs)} have {' or '.join(map(str, n_stored))} feature "
-                         f"channels and this network takes {feats.n_channels}"
-                         + (": use data folders made with --half-maps" if cfg.half_maps else ""))
+    for smp in train_s + val_s:  # each sample keeps the channels this network reads (a view)
+        smp["features"] = smp["features"][: channels_read(feats, made_with(smp), smp["features"].shape[0], data_dirs)]
     init_record = None
     if cfg.init:
         from deepres.model import load_model
 
         start = load_model(spec.name, path=cfg.init)
-        if front_end(start.features) != front_end(feats):
+        # a start without sparsity channels fits a network with them (their weights start at zero)
+        if start.features.sparsity_bands not in (0, feats.sparsity_bands) or \
+                not reads_samples_of(start.features, front_end(feats)):
             raise ValueError(f"{cfg.init} has another front end than this training's")
         missing, unexpected, widened = init_from(net, start.net)
         if unexpected or any(not k.startswith("ctx.") for k in missing):
@@ -636,6 +674,10 @@ def add_arguments(p) -> None:
     p.add_argument("--smooth-wavelengths", type=float, default=FeatureConfig.smooth_wavelengths, metavar="W",
                    help="width (Gaussian sigma) of the front end's local energy windows, in wavelengths of each "
                         "band (its samples need their own --data-dir)")
+    p.add_argument("--sparsity-bands", type=int, default=0, metavar="K",
+                   help="one more feature channel for each of the K finest bands: the local sparsity of the band's "
+                        "values, (mean|b|)^2 / mean b^2 (its samples need their own --data-dir; a network without "
+                        "them can train on those samples too)")
     p.add_argument("--post-sharpen", type=float, default=0.0, metavar="P",
                    help="when simulating: with probability P sharpen or blur the map after the noise "
                         f"(global B uniform in {POST_B_RANGE_A2} A^2; the half maps stay raw)")
@@ -673,7 +715,8 @@ def run(args) -> int:
         raise InputError(f"--more-data: no folder {missing[0]}")
     generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=data_seed,
                      workers=args.workers, features=FeatureConfig(half_maps=args.half_maps, n_bands=args.n_bands,
-                                                                  smooth_wavelengths=args.smooth_wavelengths),
+                                                                  smooth_wavelengths=args.smooth_wavelengths,
+                                                                  sparsity_bands=args.sparsity_bands),
                      post_sharpen=args.post_sharpen,
                      input_voxel_A=tuple(args.input_voxel_size) if args.input_voxel_size else None)
     if args.generate_only:
@@ -683,7 +726,8 @@ def run(args) -> int:
                       dilations=tuple(args.dilations),
                       context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps,
                       precision=args.precision, val_every=args.val_every, device=args.device,
-                      n_bands=args.n_bands, smooth_wavelengths=args.smooth_wavelengths)
+                      n_bands=args.n_bands, smooth_wavelengths=args.smooth_wavelengths,
+                      sparsity_bands=args.sparsity_bands)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id, more_data=tuple(args.more_data))
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import load_shards, map_set_scores, validation_predictions
+from deepres.train import channels_read, load_shards, made_with, map_set_scores, validation_predictions
 
 
 def scores(preds, labs):
@@ -42,8 +42,9 @@ if __name__ == "__main__":
     logs = []
     for path in paths:
         lm = load_model(args.range, path)
-        n = lm.features.n_channels  # a single-map model on half-map samples reads their first channels
-        mine = [{**s, "features": s["features"][:n]} for s in samples]
+        # each model reads the leading channels it takes (refused where it cannot: another bank, ...)
+        mine = [{**s, "features": s["features"][: channels_read(lm.features, made_with(s), s["features"].shape[0],
+                                                                 [args.data_dir])]} for s in samples]
         p, truth = validation_predictions(lm.net, mine, lm.net.radius, lm.features, per_map=True)
         logs.append([np.log(a) for a in p])
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")

@@ -125,6 +125,15 @@ def test_train_refuses_a_reversed_input_voxel_range(tmp_path, capsys):
     assert not (tmp_path / "d").exists()
 
 
+def test_train_refuses_more_sparsity_bands_than_bands(tmp_path, capsys):
+    """``deepres train --sparsity-bands K`` with K above --n-bands: one line, exit 2, nothing simulated."""
+    rc = cli.main(["train", "--structures", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--output",
+                   str(tmp_path / "m.pt"), "--n-bands", "8", "--sparsity-bands", "9"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--sparsity-bands needs 0 <= K <= --n-bands (8), got 9" in err and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()
+
+
 def test_train_refuses_a_missing_more_data_folder(tmp_path, capsys):
     """``deepres train --more-data DIR`` with no such folder: one line, exit 2, nothing simulated."""
     rc = cli.main(["train", "--structures", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--output",

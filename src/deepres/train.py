@@ -710,6 +710,8 @@ def run(args) -> int:
     if args.input_voxel_size is not None and not 0 < args.input_voxel_size[0] <= args.input_voxel_size[1]:
         raise InputError(f"--input-voxel-size needs 0 < LO <= HI (A/voxel), got {args.input_voxel_size[0]:g} "
                          f"{args.input_voxel_size[1]:g}")
+    if not 0 <= args.sparsity_bands <= args.n_bands:
+        raise InputError(f"--sparsity-bands needs 0 <= K <= --n-bands ({args.n_bands}), got {args.sparsity_bands}")
     missing = [d for d in args.more_data if not os.path.isdir(d)]
     if missing:
         raise InputError(f"--more-data: no folder {missing[0]}")

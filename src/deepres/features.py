@@ -155,9 +155,11 @@ def _band_energies(x: torch.Tensor, config: FeatureConfig,
         band = torch.fft.irfftn(ft * h, s=xp.shape)[p : p + D, p : p + H, p : p + W]
         e = block_mean(band * band)
         sigma_full = max(config.smooth_min_vox, config.smooth_wavelengths / fc)
-        energies.append(_smooth3d(e, sigma_full / 2.0))
+        # the FFT smoothing leaves float rounding (~1e-7 below zero) in empty bands: a negative
+        # energy there would make its log NaN
+        energies.append(_smooth3d(e, sigma_full / 2.0).clamp_(min=0.0))
         if sparsity is not None and k >= first_sparse:
-            abs_means.append(_smooth3d(block_mean(band.abs()), sigma_full / 2.0))
+            abs_means.append(_smooth3d(block_mean(band.abs()), sigma_full / 2.0).clamp_(min=0.0))
             fractions.append(_smooth3d(sparsity, sigma_full / 2.0))
         del band, h
     if sparsity is None:

@@ -19,7 +19,8 @@ the shape of each band's values. Noise is Gaussian, and a band-passed Gaussian f
 ``mean|b|^2 / mean b^2 = 2/pi``; band-passed atomic detail is sparse (a few strong peaks near
 atoms, little between them) and has a lower ratio (about 0.56-0.60 against 0.80 for the 2-3 A
 bands of a clean 2 A map at 0.5 A/voxel). The local ratio, in the same windows as the energies
-and divided by the windows' mask fraction, is one more channel for each of the finest bands.
+and divided by the windows' mask fraction, is one more channel for each of the finest bands. Read
+locally it proved too noisy to help: no shipped model has it (docs/models.md, "Pilot: band sparsity").
 
 Everything here works in cycles/voxel at the model's working sampling, so the same code serves
 the low (1.0 Å/voxel) and the high (0.5 Å/voxel) range.
@@ -126,11 +127,11 @@ def block_mean(vol: torch.Tensor) -> torch.Tensor:
 
 
 def _band_energies(x: torch.Tensor, config: FeatureConfig,
-                   sparsity: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                   sparsity_mask: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Smoothed local energy of each band of ``x`` (`(D, H, W)`, even sizes) on the stride-2 grid:
     `(n_bands, D/2, H/2, W/2)`.
 
-    With ``sparsity`` (the mask on the stride-2 grid, its block mean), also the local mean of
+    With ``sparsity_mask`` (the mask on the stride-2 grid, its block mean), also the local mean of
     ``|band|`` of the ``config.sparsity_bands`` finest bands and the mask fraction of the same
     windows: returns ``(energies, (abs_means, mask_fractions))``, the last two
     `(sparsity_bands, D/2, H/2, W/2)`."""
@@ -158,11 +159,11 @@ def _band_energies(x: torch.Tensor, config: FeatureConfig,
         # the FFT smoothing leaves float rounding (~1e-7 below zero) in empty bands: a negative
         # energy there would make its log NaN
         energies.append(_smooth3d(e, sigma_full / 2.0).clamp_(min=0.0))
-        if sparsity is not None and k >= first_sparse:
+        if sparsity_mask is not None and k >= first_sparse:
             abs_means.append(_smooth3d(block_mean(band.abs()), sigma_full / 2.0).clamp_(min=0.0))
-            fractions.append(_smooth3d(sparsity, sigma_full / 2.0))
+            fractions.append(_smooth3d(sparsity_mask, sigma_full / 2.0))
         del band, h
-    if sparsity is None:
+    if sparsity_mask is None:
         return torch.stack(energies)
     return torch.stack(energies), (torch.stack(abs_means), torch.stack(fractions))
 
@@ -203,7 +204,7 @@ def compute_features(data: torch.Tensor, mask: torch.Tensor, config: FeatureConf
 
     msmall = block_mean(m)
     if config.sparsity_bands:
-        e, (a, frac) = _band_energies(x, config, sparsity=msmall)  # (K, d, h, w), (S, d, h, w) x 2
+        e, (a, frac) = _band_energies(x, config, sparsity_mask=msmall)  # (K, d, h, w), (S, d, h, w) x 2
     else:
         e = _band_energies(x, config)  # (K, d, h, w)
     total = e.sum(0)

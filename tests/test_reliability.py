@@ -221,6 +221,23 @@ def test_ctrl_c_leaves_nothing(work, capsys, monkeypatch):
     assert snapshot(d) == before
 
 
+def test_non_finite_network_output_is_refused_not_written(work, capsys, monkeypatch):
+    """A NaN from the network (as one from the front end's rounding could once give) is never written as
+    a resolution: exit 1, one line, nothing written (np.clip would have kept it)."""
+    d, vp, mp = work
+    import deepres.model
+
+    real = deepres.model.predict
+
+    def with_nan(*a, **k):
+        out = real(*a, **k)
+        out[a[2]] = np.where(np.arange(int(a[2].sum())) % 7 == 0, np.nan, out[a[2]])
+        return out
+
+    monkeypatch.setattr(deepres.model, "predict", with_nan)
+    refused(capsys, d, est(vp, mp), "no finite estimate at", "nothing was written", status=1)
+
+
 def test_failure_while_writing_leaves_nothing_and_keeps_old_output(work, capsys, monkeypatch):
     d, vp, mp = work
     (d / "prev").mkdir()

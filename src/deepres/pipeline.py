@@ -41,7 +41,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from deepres.errors import InputError
+from deepres.errors import DeepResError, InputError
 from deepres.mask import MASK_THRESHOLD, binarise, bounding_box, mask_map
 from deepres.ranges import RangeSpec, get_range
 from deepres.resample import exact_pad, fourier_resample, masked_trilinear, output_size, zero_padded
@@ -340,6 +340,10 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
                       progress=(lambda f: step("running the network", f)) if progress else None)
     del halves_w
     timings["network"] = time.perf_counter() - t0
+    n_bad = int((~np.isfinite(res_w[mask_w])).sum())
+    if n_bad:  # np.clip keeps NaN: never write a map with holes that look like values
+        raise DeepResError(f"the network gave no finite estimate at {n_bad} mask voxels (NaN or infinite); nothing "
+                           "was written. Please report this with the map's header (deepres --debug shows the details)")
 
     step("resampling back to the map's grid")
     t0 = time.perf_counter()

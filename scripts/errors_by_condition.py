@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import channels_read, load_shards, made_with, validation_predictions
+from deepres.train import as_read_by, load_shards, validation_predictions
 
 GROUPS = {  # key: bin edges (None: each value its own group)
     "snr": [0, 1, 2, 5, 100],
@@ -53,11 +53,8 @@ if __name__ == "__main__":
     lm = load_model(args.range, path=args.model)
     samples = load_shards(args.data_dir, "val") + (load_shards(args.data_dir, "train")[: args.train_maps]
                                                    if args.train_maps else [])
-    mine = []
-    for s in samples:
-        f = s["features"][: channels_read(lm.features, made_with(s), s["features"].shape[0], [args.data_dir])]
-        if np.asarray(s["weight"]).any() and np.isfinite(np.asarray(f)).all():
-            mine.append({**s, "features": f})
+    mine = [s for s in as_read_by(lm.features, samples, [args.data_dir])
+            if np.asarray(s["weight"]).any() and np.isfinite(np.asarray(s["features"])).all()]
     preds, truths = validation_predictions(lm.net, mine, lm.net.radius, lm.features, per_map=True)
     rows = [describe(s, p, t) for s, p, t in zip(mine, preds, truths)]
     mae = np.array([r["mae"] for r in rows])

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import channels_read, load_shards, made_with, map_set_scores, validation_predictions
+from deepres.train import as_read_by, load_shards, map_set_scores, validation_predictions
 
 
 def scores(preds, labs):
@@ -42,9 +42,7 @@ if __name__ == "__main__":
     logs = []
     for path in paths:
         lm = load_model(args.range, path)
-        # each model reads the leading channels it takes (refused where it cannot: another bank, ...)
-        mine = [{**s, "features": s["features"][: channels_read(lm.features, made_with(s), s["features"].shape[0],
-                                                                 [args.data_dir])]} for s in samples]
+        mine = as_read_by(lm.features, samples, [args.data_dir])  # refused where it cannot read them
         p, truth = validation_predictions(lm.net, mine, lm.net.radius, lm.features, per_map=True)
         logs.append([np.log(a) for a in p])
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import channels_read, load_shards, made_with, validation_predictions
+from deepres.train import as_read_by, load_shards, made_with, validation_predictions
 
 
 def ridge_r2(x_fit, y_fit, x_test, y_test, lam):
@@ -86,8 +86,7 @@ if __name__ == "__main__":
     def collect(split: str, max_maps: int | None, group0: int, seed: int):
         """Probed channels, log-errors, log-estimates and map ids at up to 3000 voxels per map."""
         samples = load_shards(args.data_dir, split)[:max_maps]
-        mine = [{**s, "features": s["features"][: channels_read(lm.features, made_with(s), s["features"].shape[0],
-                                                                  [args.data_dir])]} for s in samples]
+        mine = as_read_by(lm.features, samples, [args.data_dir])
         preds, labs = validation_predictions(lm.net, mine, lm.net.radius, lm.features, per_map=True)
         if args.constant:
             preds = [np.full_like(t, np.median(t)) for t in labs]

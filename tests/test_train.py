@@ -16,7 +16,7 @@ from deepres.features import FeatureConfig
 from deepres.model import load_model
 from deepres.ranges import get_range
 from deepres.splits import heldout_structures
-from deepres.train import TrainConfig, load_shards, make_sample, split_structures, train
+from deepres.train import TrainConfig, as_read_by, load_shards, make_sample, split_structures, train
 
 torch.set_num_threads(1)
 DATA = Path(__file__).resolve().parent / "data"
@@ -232,7 +232,7 @@ def test_a_single_map_model_trains_on_samples_made_with_half_maps(tmp_path, samp
     np.testing.assert_array_equal(half["features"][:n], sample["features"])
     _write_shards(tmp_path / "halves", half)
     _write_shards(tmp_path / "single", sample)
-    kept = load_shards(str(tmp_path / "halves"), "train", n)[0]["features"]
+    kept = as_read_by(FeatureConfig(), load_shards(str(tmp_path / "halves"), "train"))[0]["features"]
     assert kept.shape[0] == n and _is_mapped(kept)  # a view of the file: the half-map channels are never read
     cfg = TrainConfig(range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=3)
     a, b = str(tmp_path / "a.pt"), str(tmp_path / "b.pt")

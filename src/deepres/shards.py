@@ -84,9 +84,9 @@ def _read_index(shard: str) -> dict | None:
     return index if index.get("source") == _stamp(shard) else None
 
 
-def open_shard(shard: str, n_channels: int | None = None) -> list[dict]:
-    """The samples of one shard, their arrays mapped from disk (packed first if needed). With
-    ``n_channels``, features keep only their first ``n_channels`` channels (a view)."""
+def open_shard(shard: str) -> list[dict]:
+    """The samples of one shard, their arrays mapped from disk (packed first if needed). A network
+    that reads fewer channels takes a view (:func:`deepres.train.as_read_by`)."""
     index = _read_index(shard) or pack_shard(shard)
     entries = index["samples"]
     if not entries:
@@ -98,21 +98,15 @@ def open_shard(shard: str, n_channels: int | None = None) -> list[dict]:
         for k in ARRAYS:
             shape, o = e[k]["shape"], e[k]["offset"]
             s[k] = maps[k][o : o + int(np.prod(shape))].reshape(shape)
-        if n_channels is not None and s["features"].shape[0] > n_channels:
-            s["features"] = s["features"][:n_channels]
         samples.append(s)
     return samples
 
 
-def load_shards(out_dir: str, split: str, n_channels: int | None = None) -> list[dict]:
-    """The samples of ``split`` (``"train"`` or ``"val"``) in ``out_dir``, in shard order.
-
-    With ``n_channels``, samples that store more feature channels (made with ``--half-maps``)
-    keep only their first ``n_channels`` (the single-map features come first), so a single-map
-    model trains on a half-map data folder.
-    """
+def load_shards(out_dir: str, split: str) -> list[dict]:
+    """The samples of ``split`` (``"train"`` or ``"val"``) in ``out_dir``, in shard order, with all
+    their stored channels (:func:`deepres.train.as_read_by` keeps those a network reads)."""
     samples = []
     for fn in sorted(os.listdir(out_dir)):
         if fn.startswith(split + "_") and fn.endswith(".pt"):
-            samples.extend(open_shard(os.path.join(out_dir, fn), n_channels))
+            samples.extend(open_shard(os.path.join(out_dir, fn)))
     return samples

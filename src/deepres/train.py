@@ -232,6 +232,13 @@ def channels_read(features: FeatureConfig, sample_front_end: dict, n_stored: int
     return features.n_channels
 
 
+def as_read_by(features: FeatureConfig, samples: list[dict], where=()) -> list[dict]:
+    """``samples`` as a network with ``features`` reads them: each with a view of the leading
+    feature channels it takes (:func:`channels_read`; ``where`` names the folders in its errors)."""
+    return [{**s, "features": s["features"][: channels_read(features, made_with(s), s["features"].shape[0], where)]}
+            for s in samples]
+
+
 def reads_samples_of(features: FeatureConfig, sample_front_end: dict) -> bool:
     """Whether a network with ``features`` reads samples made with ``sample_front_end``: the same
     filter bank, and either the same sparsity channels or none (they come last, so a network
@@ -524,20 +531,17 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
                                                   sparsity_bands=cfg.sparsity_bands), width=cfg.width,
                              dilations=tuple(cfg.dilations))
     data_dirs = [data_dir, *more_data]
-    train_s = [s for d in data_dirs for s in load_shards(d, "train")]
-    val_s = [s for d in data_dirs for s in load_shards(d, "val")]
+    train_s = as_read_by(feats, [s for d in data_dirs for s in load_shards(d, "train")], data_dirs)
+    val_s = as_read_by(feats, [s for d in data_dirs for s in load_shards(d, "val")], data_dirs)
     if not train_s:
         raise RuntimeError(f"no training shards in {', '.join(data_dirs)}")
-    for smp in train_s + val_s:  # each sample keeps the channels this network reads (a view)
-        smp["features"] = smp["features"][: channels_read(feats, made_with(smp), smp["features"].shape[0], data_dirs)]
     init_record = None
     if cfg.init:
         from deepres.model import load_model
 
         start = load_model(spec.name, path=cfg.init)
         # a start without sparsity channels fits a network with them (their weights start at zero)
-        if start.features.sparsity_bands not in (0, feats.sparsity_bands) or \
-                not reads_samples_of(start.features, front_end(feats)):
+        if not reads_samples_of(start.features, front_end(feats)):
             raise ValueError(f"{cfg.init} has another front end than this training's")
         missing, unexpected, widened = init_from(net, start.net)
         if unexpected or any(not k.startswith("ctx.") for k in missing):

@@ -26,7 +26,7 @@
 # The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v16 (SHARP_SINGLE, SHARP_HIGH_MORE,
 # SHARP_HIGH_FRESH, then SHARP_HIGH_FRESH_MORE) / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS and PILOT_SPARSITY_HIGH select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH and PILOT_CORR_HIGH select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -332,4 +332,20 @@ if [ "${PILOT_SPARSITY_HIGH-0}" = 1 ]; then
     .venv/bin/deepres train "${sparse[@]}" --sparsity-bands 12 --model-id deepres-high-sparse-pilot \
         --output runs/high_sparse_pilot.pt > runs/train_high_sparse_pilot.log 2>&1
     wait
+fi
+# A pilot of a within-crop correlation term in the loss (PILOT_CORR_HIGH=1, default off; 2026-12-07): the control of
+# PILOT_SPARSITY_HIGH (v16, 1200 float32 steps on the 600 maps of data seed 10, L1 loss; runs/high_sparse_control.pt)
+# against the same run with --corr-weight 0.3 (L1 + 0.3 x (1 - r), r within each training crop, deepres.train). Judged
+# on the validation maps against the control; criteria in docs/models.md ("Pilot: a correlation term in the loss").
+if [ "${PILOT_CORR_HIGH-0}" = 1 ]; then
+    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
+    corr=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --data-seed 10 --post-sharpen 0.5
+          --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sparse600_s10 --batch 4 --crop 24 --threads "$THREADS"
+          --width 24 --context-quantiles 0.1 0.5 --precision "${PRECISION:-float32}" --val-every 400 --steps 1200
+          --lr 4e-4 --seed 22 --init runs/high_v16.pt)
+    .venv/bin/deepres train "${corr[@]}" --sparsity-bands 12 --generate-only --output runs/unused.pt
+    [ -f runs/high_sparse_control.pt ] || .venv/bin/deepres train "${corr[@]}" --model-id deepres-high-sparse-control-pilot \
+        --output runs/high_sparse_control.pt > runs/train_high_sparse_control.log 2>&1
+    .venv/bin/deepres train "${corr[@]}" --corr-weight 0.3 --model-id deepres-high-corr-pilot \
+        --output runs/high_corr_pilot.pt > runs/train_high_corr_pilot.log 2>&1
 fi

@@ -10,7 +10,8 @@ Two stages, each deterministic given a seed:
    Because the front end is fixed, it is computed once per simulated map, not at every step.
 2. :func:`train` fits the learned 3D network on random crops of those samples, with random
    flips and axis permutations (the band energies are isotropic, so rotating the map by 90° or
-   flipping it rotates or flips the features exactly), L1 loss in Å inside the mask, Adam with a
+   flipping it rotates or flips the features exactly), L1 loss in Å inside the mask (optionally
+   plus a within-crop correlation term, :func:`crop_correlation_loss`), Adam with a
    cosine schedule, validation on a fixed set of structures kept out of training, and a
    checkpoint that a later run resumes from.
 """
@@ -343,6 +344,38 @@ class TrainConfig:
     # where the training steps and validation run: "cpu" or "cuda" (the lent GPU machine). The
     # samples stay in host memory; each batch's crops travel to the device in float16.
     device: str = "cpu"
+    # weight of a within-crop correlation term added to the L1 loss (:func:`crop_correlation_loss`):
+    # 0 (default) trains on the L1 loss alone
+    corr_weight: float = 0.0
+
+
+#: :func:`crop_correlation_loss` counts a crop when its truth has at least this standard deviation
+#: (Å) over at least :data:`CORR_MIN_VOXELS` mask voxels (a near-uniform truth has no pattern to rank).
+CORR_MIN_SD_A = 0.05
+CORR_MIN_VOXELS = 64
+
+
+def crop_correlation_loss(pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Mean over the crops of a batch of ``1 - r``, r the Pearson correlation of estimate and
+    truth over each crop's mask voxels (weights ``w``), counting only crops whose truth varies
+    (:data:`CORR_MIN_SD_A`, :data:`CORR_MIN_VOXELS`); zero when none does.
+
+    The L1 loss of a map whose estimates are all too high pushes every voxel the same way and says
+    nothing about the pattern within the map; this term does, whatever the map's overall level
+    (the benchmark's per-case r measures the same thing over whole maps).
+    """
+    p, t, m = (v.float().flatten(1) for v in (pred, y, w))
+    n = m.sum(1)
+    nz = torch.clamp(n, min=1.0)
+    pc = p - (p * m).sum(1, keepdim=True) / nz[:, None]
+    tc = t - (t * m).sum(1, keepdim=True) / nz[:, None]
+    vp, vt = (m * pc * pc).sum(1) / nz, (m * tc * tc).sum(1) / nz
+    cov = (m * pc * tc).sum(1) / nz
+    r = cov / torch.sqrt((vp + 1e-6) * (vt + 1e-12))
+    ok = (n >= CORR_MIN_VOXELS) & (vt >= CORR_MIN_SD_A ** 2)
+    if not bool(ok.any()):
+        return p.sum() * 0.0
+    return (1.0 - r[ok]).mean()
 
 
 def _draw_augment(rng: random.Random) -> tuple[list[int], list[bool]]:
@@ -589,6 +622,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
             pred = net(x, ctx)
         loss = (torch.abs(pred.float() - y) * w).sum() / torch.clamp(w.sum(), min=1.0)
+        if cfg.corr_weight:
+            loss = loss + cfg.corr_weight * crop_correlation_loss(pred, y, w)
         opt.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -609,7 +644,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         if step % 25 == 0:
             el = elapsed_before + time.time() - t_start
             shown = float("nan") if run_loss is None else run_loss  # None: every step so far skipped
-            log(f"step {step}/{cfg.steps}  loss(MAE, A) {shown:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.1f} s")
+            what = "MAE, A" if not cfg.corr_weight else f"MAE, A + {cfg.corr_weight:g} x (1 - crop r)"
+            log(f"step {step}/{cfg.steps}  loss({what}) {shown:.3f}  lr {sched.get_last_lr()[0]:.2e}  {el:.1f} s")
         if step % cfg.val_every == 0 or step == cfg.steps:
             v = validate(net, val_s, R, feats) if val_s else {}
             v["step"] = step
@@ -682,6 +718,9 @@ def add_arguments(p) -> None:
                    help="one more feature channel for each of the K finest bands: the local sparsity of the band's "
                         "values, (mean|b|)^2 / mean b^2 (its samples need their own --data-dir; a network without "
                         "them can train on those samples too)")
+    p.add_argument("--corr-weight", type=float, default=0.0, metavar="L",
+                   help="add L x (1 - r) to the L1 loss, r the correlation of estimate and truth within each "
+                        "training crop whose truth varies (default 0: L1 alone)")
     p.add_argument("--post-sharpen", type=float, default=0.0, metavar="P",
                    help="when simulating: with probability P sharpen or blur the map after the noise "
                         f"(global B uniform in {POST_B_RANGE_A2} A^2; the half maps stay raw)")
@@ -714,6 +753,8 @@ def run(args) -> int:
     if args.input_voxel_size is not None and not 0 < args.input_voxel_size[0] <= args.input_voxel_size[1]:
         raise InputError(f"--input-voxel-size needs 0 < LO <= HI (A/voxel), got {args.input_voxel_size[0]:g} "
                          f"{args.input_voxel_size[1]:g}")
+    if not (math.isfinite(args.corr_weight) and args.corr_weight >= 0):
+        raise InputError(f"--corr-weight needs a finite value >= 0, got {args.corr_weight:g}")
     if not 0 <= args.sparsity_bands <= args.n_bands:
         raise InputError(f"--sparsity-bands needs 0 <= K <= --n-bands ({args.n_bands}), got {args.sparsity_bands}")
     missing = [d for d in args.more_data if not os.path.isdir(d)]
@@ -733,7 +774,7 @@ def run(args) -> int:
                       context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps,
                       precision=args.precision, val_every=args.val_every, device=args.device,
                       n_bands=args.n_bands, smooth_wavelengths=args.smooth_wavelengths,
-                      sparsity_bands=args.sparsity_bands)
+                      sparsity_bands=args.sparsity_bands, corr_weight=args.corr_weight)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id, more_data=tuple(args.more_data))
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

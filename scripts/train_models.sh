@@ -348,4 +348,7 @@ if [ "${PILOT_CORR_HIGH-0}" = 1 ]; then
         --output runs/high_sparse_control.pt > runs/train_high_sparse_control.log 2>&1
     .venv/bin/deepres train "${corr[@]}" --corr-weight 0.3 --model-id deepres-high-corr-pilot \
         --output runs/high_corr_pilot.pt > runs/train_high_corr_pilot.log 2>&1
+    # the second arm (criteria written after the first missed them, before this one ran): weight 1.0
+    .venv/bin/deepres train "${corr[@]}" --corr-weight 1.0 --model-id deepres-high-corr1-pilot \
+        --output runs/high_corr1_pilot.pt > runs/train_high_corr1_pilot.log 2>&1
 fi

@@ -134,6 +134,16 @@ def test_train_refuses_more_sparsity_bands_than_bands(tmp_path, capsys):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("value", ["-0.1", "nan", "inf"])
+def test_train_refuses_a_bad_corr_weight(tmp_path, capsys, value):
+    """``deepres train --corr-weight L`` with L negative or not finite: one line, exit 2, nothing simulated."""
+    rc = cli.main(["train", "--structures", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--output",
+                   str(tmp_path / "m.pt"), "--corr-weight", value])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--corr-weight needs a finite value >= 0" in err and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()
+
+
 def test_train_refuses_a_missing_more_data_folder(tmp_path, capsys):
     """``deepres train --more-data DIR`` with no such folder: one line, exit 2, nothing simulated."""
     rc = cli.main(["train", "--structures", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--output",

@@ -539,3 +539,62 @@ def test_samples_at_a_drawn_input_voxel_size():
 
     assert data_summary([a, plain]) == {"input_voxel_size_A": [spec.voxel_size_A, pytest.approx(v)],
                                         "n_post_sharpened": 0}
+
+
+def test_crop_correlation_loss_scores_the_pattern_not_the_level():
+    from deepres.train import crop_correlation_loss
+
+    g = torch.Generator().manual_seed(0)
+    y = 3.0 + 2.0 * torch.rand(3, 1, 6, 6, 6, generator=g)
+    w = torch.ones_like(y)
+    # any increasing affine map of the truth is a perfect pattern: biased or shrunk estimates score 0
+    for p in (y, 0.5 * y + 2.0, y + 1.0):
+        assert float(crop_correlation_loss(p, y, w)) < 1e-4
+    assert abs(float(crop_correlation_loss(8.0 - y, y, w)) - 2.0) < 1e-4  # the reverse pattern
+    noise = torch.rand(y.shape, generator=g)
+    assert 0.7 < float(crop_correlation_loss(noise, y, w)) < 1.3
+    # voxels outside the mask count for nothing
+    w2 = w.clone()
+    w2[..., 3:] = 0
+    p = y.clone()
+    p[..., 3:] = 100.0 * torch.rand(p[..., 3:].shape, generator=g)
+    assert float(crop_correlation_loss(p, y, w2)) < 1e-4
+    assert float(crop_correlation_loss(p, y, w)) > 0.3
+
+
+def test_crop_correlation_loss_skips_crops_with_no_pattern():
+    from deepres.train import CORR_MIN_VOXELS, crop_correlation_loss
+
+    g = torch.Generator().manual_seed(1)
+    y = 3.0 + 2.0 * torch.rand(2, 1, 6, 6, 6, generator=g)
+    y[0] = 4.0 + 0.01 * torch.rand(y[0].shape, generator=g)  # near-uniform truth: skipped
+    w = torch.ones_like(y)
+    p = torch.rand(y.shape, generator=g, requires_grad=True)
+    loss = crop_correlation_loss(p, y, w)
+    assert abs(float(loss) - float(crop_correlation_loss(p[1:], y[1:], w[1:]))) < 1e-6
+    loss.backward()
+    assert torch.all(p.grad[0] == 0) and torch.any(p.grad[1] != 0)
+    # too few mask voxels, or none: skipped, a zero loss with zero gradient
+    few = torch.zeros_like(w)
+    few.view(-1)[: CORR_MIN_VOXELS - 1] = 1.0
+    q = torch.rand(y.shape, generator=g, requires_grad=True)
+    out = crop_correlation_loss(q, y, few)
+    out.backward()
+    assert float(out) == 0.0 and torch.all(q.grad == 0)
+
+
+def test_corr_weight_enters_training_and_zero_is_the_plain_loss(tmp_path, sample):
+    # the fixture's field is uniform (no pattern for the term to score): give its label one
+    ramp = np.linspace(-1.0, 1.0, sample["label"].shape[-1], dtype=np.float32)
+    varied = {**sample, "label": (sample["label"] + ramp[None, None, :]).astype(np.float32)}
+    data = tmp_path / "shards"
+    _write_shards(data, varied)
+    kw = dict(range_name="low", steps=3, batch=1, crop=8, val_every=3, threads=1, seed=3)
+    paths = {c: str(tmp_path / f"c{c}.pt") for c in (0.0, 0.5)}
+    recs = {c: train(str(data), paths[c], TrainConfig(**kw, corr_weight=c), log=lambda m: None) for c in paths}
+    plain = str(tmp_path / "plain.pt")
+    train(str(data), plain, TrainConfig(**kw), log=lambda m: None)
+    w0, w5, wp = (load_model("low", path=p).net.state_dict() for p in (paths[0.0], paths[0.5], plain))
+    assert all(torch.equal(w0[k], wp[k]) for k in w0)  # the default is the plain L1 loss
+    assert any(not torch.equal(w0[k], w5[k]) for k in w0)  # the term moves the weights
+    assert recs[0.5]["config"]["corr_weight"] == 0.5 and recs[0.0]["config"]["corr_weight"] == 0.0

@@ -863,6 +863,7 @@ def run_real_maps(range_name: str, estimators: Sequence[Estimator], maps_root: P
                             "spearman_vs_bfactor": pr["spearman"],
                             "n_distinct_bfactors": pr["n_distinct_bfactors"],
                             "spearman_vs_centre_distance": pr["spearman_vs_centre_distance"],
+                            "spearman_vs_exposure": pr["spearman_vs_exposure"],
                             "n_residues": pr["n_residues"],
                             "n_residues_total": pr["n_residues_total"],
                         }
@@ -1275,11 +1276,11 @@ def to_markdown(doc: dict) -> str:
             L.append("Real maps (median of the estimate inside the mask next to the known figure):")
             L.append("")
             L.append("| map | Å/vox | known (Å) | estimator | median (Å) | p10–p90 (Å) | coverage | per-residue ρ vs B "
-                     "(distinct B values) | per-residue ρ vs distance from centre | mask |")
-            L.append("|---|---|---|---|---|---|---|---|---|---|")
+                     "(distinct B values) | per-residue ρ vs distance from centre | per-residue ρ vs exposure (1/WCN) | mask |")
+            L.append("|---|---|---|---|---|---|---|---|---|---|---|")
             for row in res["real_maps"]:
                 if "error" in row:
-                    L.append(f"| {row['name']} | | {row['known_A']:g} | error: {row['error']} | | | | | |")
+                    L.append(f"| {row['name']} | | {row['known_A']:g} | error: {row['error']} |" + " |" * 7)
                     continue
                 for n, e in row["estimators"].items():
                     pr = e.get("per_residue") or {}
@@ -1287,12 +1288,13 @@ def to_markdown(doc: dict) -> str:
                            f"{pr.get('n_distinct_bfactors', '?')} distinct B)"
                            if "spearman_vs_bfactor" in pr else ("error" if "error" in pr else "–"))
                     prd = _fmt(pr.get("spearman_vs_centre_distance")) if "spearman_vs_bfactor" in pr else "–"
+                    pre = _fmt(pr.get("spearman_vs_exposure")) if "spearman_vs_bfactor" in pr else "–"
                     if "error" in e:
-                        L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} | {n} | error | | | | | |")
+                        L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} | {n} | error |" + " |" * 6)
                         continue
                     L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} ({row['known_note']}) | {n} | "
                              f"{_fmt(e.get('median_A'))} | {_fmt(e.get('p10_A'))}–{_fmt(e.get('p90_A'))} | "
-                             f"{_fmt(e.get('coverage'))} | {prs} | {prd} | {row.get('mask', '')} |")
+                             f"{_fmt(e.get('coverage'))} | {prs} | {prd} | {pre} | {row.get('mask', '')} |")
         inv = res.get("invariance")
         if inv:
             L.append("")

@@ -26,7 +26,7 @@
 # The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v16 (SHARP_SINGLE, SHARP_HIGH_MORE,
 # SHARP_HIGH_FRESH, then SHARP_HIGH_FRESH_MORE) / halves-v7 (COARSE_HIGH) (copied into
 # src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH and PILOT_CORR_HIGH select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH and PILOT_FLATB_HIGH select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -351,4 +351,18 @@ if [ "${PILOT_CORR_HIGH-0}" = 1 ]; then
     # the second arm (criteria written after the first missed them, before this one ran): weight 1.0
     .venv/bin/deepres train "${corr[@]}" --corr-weight 1.0 --model-id deepres-high-corr1-pilot \
         --output runs/high_corr1_pilot.pt > runs/train_high_corr1_pilot.log 2>&1
+fi
+# A pilot of labels that the density holds (PILOT_FLATB_HIGH=1, default off; 2026-12-07): the 600 + 96 maps of data
+# seed 10 simulated again with every atom at its structure's median B (--atomic-b flat: the imposed field alone sets
+# how detailed each region is), then the control's run (v16, 1200 float32 steps, seed 22, peak lr 4e-4) on them.
+# Judged against the control of PILOT_SPARSITY_HIGH; criteria in docs/models.md ("Pilot: flat atomic B").
+if [ "${PILOT_FLATB_HIGH-0}" = 1 ]; then
+    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
+    flatb=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --data-seed 10 --post-sharpen 0.5
+           --input-voxel-size 0.5 1.25 --data-dir data_cache/high_flatb600_s10 --atomic-b flat --batch 4 --crop 24
+           --threads "$THREADS" --width 24 --context-quantiles 0.1 0.5 --precision "${PRECISION:-float32}" --val-every 400
+           --steps 1200 --lr 4e-4 --seed 22 --init runs/high_v16.pt)
+    .venv/bin/deepres train "${flatb[@]}" --generate-only --output runs/unused.pt > runs/gen_high_flatb600_s10.log 2>&1
+    .venv/bin/deepres train "${flatb[@]}" --model-id deepres-high-flatb-pilot --output runs/high_flatb_pilot.pt \
+        > runs/train_high_flatb_pilot.log 2>&1
 fi

@@ -118,11 +118,13 @@ def to_working_grid(map_data: np.ndarray, mask: np.ndarray, halves: tuple[np.nda
 
 
 def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: FeatureConfig,
-                post_sharpen: float = 0.0, input_voxel_A: tuple[float, float] | None = None) -> dict:
+                post_sharpen: float = 0.0, input_voxel_A: tuple[float, float] | None = None,
+                atomic_b: str = "model") -> dict:
     """Simulate one map and turn it into a training sample at the working sampling
     (``post_sharpen``: probability of a post-hoc global B on the map, :data:`POST_B_RANGE_A2`;
     ``input_voxel_A``: the range of input voxel sizes to simulate at, :func:`draw_input_voxel_size`,
-    each map then brought to the working grid by :func:`to_working_grid`)."""
+    each map then brought to the working grid by :func:`to_working_grid`; ``atomic_b``: the
+    atoms' B-factors, :func:`deepres.simulate.simulate_case`)."""
     from deepres.simulate import simulate_case  # lazy: gemmi only when training
     from deepres.simulate.noise import apply_bfactor
 
@@ -131,7 +133,8 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
     native = abs(v_in - spec.voxel_size_A) < 1e-9
     # the same physical box at any input sampling (at most MAX_BOX_WORK working voxels)
     case = simulate_case(structure_path, spec, v_in, seed,
-                         max_box=MAX_BOX_WORK if native else int(MAX_BOX_WORK * spec.voxel_size_A / v_in))
+                         max_box=MAX_BOX_WORK if native else int(MAX_BOX_WORK * spec.voxel_size_A / v_in),
+                         atomic_b=atomic_b)
     mask = case.mask.data > 0.5
     map_data, post_b = case.map.data, None
     if post_sharpen > 0:
@@ -181,16 +184,18 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
 def data_summary(samples: list[dict]) -> dict:
     """What the training record says about how its samples were simulated: the range of input voxel
     sizes (Å; the working sampling for samples made before ``--input-voxel-size``) and how many
-    samples were sharpened after the noise (``--post-sharpen``)."""
-    v, n_sharp = [], 0
+    samples were sharpened after the noise (``--post-sharpen``), and how many had flat atomic B
+    (``--atomic-b flat``; counted only when some had)."""
+    v, n_sharp, n_flat = [], 0, 0
     for smp in samples:
         p = json.loads(smp.get("params") or "{}")
         v.append(float(p.get("input_voxel_size_A", p.get("voxel_size_A", float("nan")))))
         n_sharp += p.get("post_b_A2") is not None
+        n_flat += p.get("atomic_b") == "flat"
     v = np.asarray(v, dtype=np.float64)
     ok = v[np.isfinite(v)]
     return {"input_voxel_size_A": [float(ok.min()), float(ok.max())] if ok.size else None,
-            "n_post_sharpened": int(n_sharp)}
+            "n_post_sharpened": int(n_sharp), **({"n_flat_atomic_b": int(n_flat)} if n_flat else {})}
 
 
 def front_end(features: FeatureConfig) -> dict:
@@ -253,9 +258,10 @@ def reads_samples_of(features: FeatureConfig, sample_front_end: dict) -> bool:
 
 
 def _sample_job(args):
-    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A = args
+    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A, atomic_b = args
     try:
-        return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict), post_sharpen, input_voxel_A)
+        return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict), post_sharpen, input_voxel_A,
+                           atomic_b)
     except Exception as exc:  # noqa: BLE001 - a failed simulation is skipped, and logged
         return {"error": f"{os.path.basename(path)} seed {seed}: {exc!r}"}
 
@@ -272,6 +278,7 @@ def generate_dataset(
     features: FeatureConfig | None = None,
     post_sharpen: float = 0.0,
     input_voxel_A: tuple[float, float] | None = None,
+    atomic_b: str = "model",
 ) -> None:
     """Simulate ``n_train`` + ``n_val`` samples into shards ``{train,val}_NNN.pt`` of ``out_dir``.
 
@@ -292,7 +299,7 @@ def generate_dataset(
             for i in range(shard * shard_size, min(n, (shard + 1) * shard_size)):
                 s = seed * 1_000_003 + off + i
                 jobs.append((paths[random.Random(s).randrange(len(paths))], spec.name, s, features.to_dict(),
-                             post_sharpen, input_voxel_A))
+                             post_sharpen, input_voxel_A, atomic_b))
             todo.append((fn, jobs))
     if not todo:
         return
@@ -727,6 +734,9 @@ def add_arguments(p) -> None:
     p.add_argument("--input-voxel-size", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="when simulating: draw each map's input voxel size uniformly in [LO, HI] A and bring it to "
                         "the working sampling as 'deepres estimate' does (default: simulate at the working sampling)")
+    p.add_argument("--atomic-b", choices=("model", "flat"), default="model",
+                   help="when simulating: the atoms keep their B-factors (model, default) or all get the "
+                        "structure's median B (flat: the imposed field alone sets how detailed each region is)")
     p.add_argument("--data-seed", type=int, default=None,
                    help="seed of the simulated samples (default: --seed); keep it to reuse a data folder")
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
@@ -765,7 +775,8 @@ def run(args) -> int:
                                                                   smooth_wavelengths=args.smooth_wavelengths,
                                                                   sparsity_bands=args.sparsity_bands),
                      post_sharpen=args.post_sharpen,
-                     input_voxel_A=tuple(args.input_voxel_size) if args.input_voxel_size else None)
+                     input_voxel_A=tuple(args.input_voxel_size) if args.input_voxel_size else None,
+                     atomic_b=args.atomic_b)
     if args.generate_only:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,

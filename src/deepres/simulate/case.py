@@ -102,6 +102,7 @@ def simulate_case(
     field_A: float | np.ndarray | None = None,
     n_domains: int | None = None,
     edge_pad_A: float | None = None,
+    atomic_b: str = "model",
 ) -> SimulatedCase:
     """Simulate one case with a known local resolution.
 
@@ -135,6 +136,11 @@ def simulate_case(
     edge_pad_A : for sub-boxes, the padding (Å, default ``spec.max_A / 2``) simulated around the
         box and cropped after the local filtering and global B, so that the periodic filters do
         not wrap protein density across the cut edges.
+    atomic_b : ``"model"`` (default): each atom keeps its B-factor from the model file; ``"flat"``:
+        every atom gets the median B of the structure's atoms (isotropic), so that the imposed field
+        is the only thing that makes one region's density less detailed than another's (with the
+        model's B-factors a region of flexible atoms can carry a fine label its blurred density does
+        not hold; ``scripts/errors_by_local_b.py``). Draws nothing: every other draw is unchanged.
 
     Returns
     -------
@@ -150,6 +156,10 @@ def simulate_case(
         st, name = structure_path, structure_path.name
     else:
         st, name = load_structure(structure_path), os.path.basename(str(structure_path))
+    if atomic_b == "flat":
+        st = flat_atomic_b(st)
+    elif atomic_b != "model":
+        raise ValueError(f"unknown atomic_b {atomic_b!r}; use 'model' or 'flat'")
 
     # geometry
     rot_drawn = random_rotation(r_geom)
@@ -248,12 +258,27 @@ def simulate_case(
         "colour_exponent": beta if spectrum == "coloured" else None,
         "noise_lowpass_A": best_A if spectrum == "lowpass" else None,
         "scale": sc, "offset": off, "mask": mp_used, "mask_fraction": float(mask.mean()),
+        "atomic_b": atomic_b,
     }
     return SimulatedCase(
         map=Volume(m, **grid), half1=Volume(h1, **grid), half2=Volume(h2, **grid),
         truth=Volume(field.astype(np.float32), **grid), mask=Volume(mask.astype(np.float32), **grid),
         density=Volume(dens.data, **grid), params=_jsonable(params),
     )
+
+
+def flat_atomic_b(st: gemmi.Structure) -> gemmi.Structure:
+    """A copy of ``st`` whose atoms all have the median isotropic B of its atoms (no anisotropy)."""
+    out = st.clone()
+    b = [a.b_iso for m in out for ch in m for r in ch for a in r]
+    med = float(np.median(b)) if b else 0.0
+    for m in out:
+        for ch in m:
+            for r in ch:
+                for a in r:
+                    a.b_iso = med
+                    a.aniso = gemmi.SMat33f(0, 0, 0, 0, 0, 0)
+    return out
 
 
 def write_case(case: SimulatedCase, outdir: str | os.PathLike, density: bool = False) -> Path:

@@ -273,3 +273,32 @@ def test_local_filter_weights_sum_to_one():
     out = apply_local_resolution(dens, two, 1.0, 0.02)
     np.testing.assert_array_equal(out[:8], lowpass_to_resolution(dens, 3.0, 1.0, 0.02)[:8])
     np.testing.assert_array_equal(out[8:], lowpass_to_resolution(dens, 7.0, 1.0, 0.02)[8:])
+
+
+def test_flat_atomic_b_changes_the_atoms_b_and_nothing_else(small_structure):
+    from deepres.simulate.case import flat_atomic_b
+
+    b0 = [a.b_iso for m in small_structure for ch in m for r in ch for a in r]
+    flat = flat_atomic_b(small_structure)
+    b1 = [a.b_iso for m in flat for ch in m for r in ch for a in r]
+    assert len(set(b0)) > 10 and len(set(b1)) == 1 and abs(b1[0] - np.median(b0)) < 1e-3
+    assert [a.b_iso for m in small_structure for ch in m for r in ch for a in r] == b0  # the input untouched
+    a = _case(7, field_kind="mixed")
+    f = _case(7, field_kind="mixed", atomic_b="flat")
+    assert a.params["atomic_b"] == "model" and f.params["atomic_b"] == "flat"
+    # every draw as before; only what follows from the density differs (the offset is drawn in units
+    # of the signal's SD, the mask is made from the map)
+    derived = {"atomic_b", "offset", "mask_fraction"}
+    assert {k: v for k, v in a.params.items() if k not in derived} == \
+        {k: v for k, v in f.params.items() if k not in derived}
+    np.testing.assert_array_equal(a.truth.data, f.truth.data)
+    assert not np.array_equal(a.density.data, f.density.data)
+    # with one B for all, the density at the atoms varies less from atom to atom (same elements)
+    cv = []
+    for st in (small_structure, flat):
+        vol, pos, _ = density_from_structure(st, 1.0, margin_A=8.0)
+        peaks = vol.data[tuple(np.round(pos / 1.0).astype(int).T)]
+        cv.append(np.std(peaks) / np.mean(peaks))
+    assert cv[1] < 0.8 * cv[0]
+    with pytest.raises(ValueError, match="atomic_b"):
+        _case(7, atomic_b="smooth")

@@ -598,3 +598,22 @@ def test_corr_weight_enters_training_and_zero_is_the_plain_loss(tmp_path, sample
     assert all(torch.equal(w0[k], wp[k]) for k in w0)  # the default is the plain L1 loss
     assert any(not torch.equal(w0[k], w5[k]) for k in w0)  # the term moves the weights
     assert recs[0.5]["config"]["corr_weight"] == 0.5 and recs[0.0]["config"]["corr_weight"] == 0.0
+
+
+def test_atomic_b_reaches_the_simulation_and_the_record(monkeypatch):
+    import deepres.simulate as sim
+    from deepres import train as T
+
+    seen = {}
+
+    def fake_case(*args, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop after the call")
+
+    monkeypatch.setattr(sim, "simulate_case", fake_case)
+    out = T._sample_job((str(DATA / "1BVN_l_u.pdb.gz"), "low", 5, FeatureConfig().to_dict(), 0.0, None, "flat"))
+    assert "stop after the call" in out["error"] and seen["atomic_b"] == "flat"
+    samples = [{"params": json.dumps({"voxel_size_A": 1.0, "post_b_A2": None, "atomic_b": a})} for a in
+               ("flat", "model", "flat")]
+    assert T.data_summary(samples)["n_flat_atomic_b"] == 2
+    assert "n_flat_atomic_b" not in T.data_summary(samples[1:2])  # records made before the option read the same

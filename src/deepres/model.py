@@ -35,9 +35,9 @@ CROP_MARGIN_VOX = 24
 DEFAULT_TILE = 100
 #: Warnings that go with a shipped model, by model id (shown to the user and kept in summary.json).
 MODEL_WARNINGS = {
-    "deepres-high-v16": (
-        "the high-range model deepres-high-v16 is experimental: on held-out simulated maps its mean "
-        "error (0.33 A) is below a constant at the true median (0.49 A) but its per-case correlation with "
+    "deepres-high-v19": (
+        "the high-range model deepres-high-v19 is experimental: on held-out simulated maps its mean "
+        "error (0.32 A) is below a constant at the true median (0.49 A) but its per-case correlation with "
         "the truth is 0.81 (see README, 'Models and accuracy'); give the half maps (--half-maps) if you "
         "have them, and prefer --range low unless the map is clearly better than ~3 A"
     ),

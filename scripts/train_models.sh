@@ -23,9 +23,10 @@
 # Then the high models, and the low single-map one, on maps simulated at coarser input samplings (COARSE_HIGH=1,
 # COARSE_LOW=1; below), and the low half-map one likewise (COARSE_LOW_HALVES=1; below); then the high models on both
 # high sets together (MIXED_HIGH=1; below).
-# The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v16 (SHARP_SINGLE, SHARP_HIGH_MORE,
-# SHARP_HIGH_FRESH, then SHARP_HIGH_FRESH_MORE) / halves-v7 (COARSE_HIGH) (copied into
-# src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
+# The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v19 (SHARP_SINGLE, SHARP_HIGH_MORE,
+# SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
+# `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
+# (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
 # RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH and PILOT_FLATB_HIGH select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).

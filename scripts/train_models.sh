@@ -277,10 +277,18 @@ fi
 # judged on the second draw of held-out cases. Needs runs/high_v16.pt (the shipped file of commit 068f188).
 high_sharp_s9=("${high_sharp[@]}" --data-seed 9 --data-dir data_cache/high_sharp1200_s9
                --more-data data_cache/high_sharp1200_s8 data_cache/high_sharp1200)
+need_v16() {  # runs/high_v16.pt, the shipped file of commit 068f188, for the runs that start from it
+    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
+}
+# The pilots below (PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH): 600 + 96 high maps of data seed 10 made like
+# the sharpened sets, 1200 float32 steps from v16 (seed 22, peak lr 4e-4); each adds its data folder and threads.
+pilot_s10=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --data-seed 10 --post-sharpen 0.5
+           --input-voxel-size 0.5 1.25 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
+           --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --lr 4e-4 --seed 22 --init runs/high_v16.pt)
 # what a run on high_sharp_s9 starts from: v16 and the two earlier sets (simulated again if missing; the seed-9 set
 # itself is simulated by the run when missing)
 from_v16_on_three_high_sets() {
-    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
+    need_v16
     [ -d data_cache/high_sharp1200 ] || .venv/bin/deepres train "${high_sharp_s7[@]}" --generate-only --output runs/unused.pt
     [ -d data_cache/high_sharp1200_s8 ] || .venv/bin/deepres train "${high_sharp_s8[@]}" --generate-only --output runs/unused.pt
 }
@@ -322,11 +330,8 @@ fi
 # at zero, so it starts as v16). Judged on the validation maps against the control; criteria in docs/models.md ("Pilot:
 # band sparsity").
 if [ "${PILOT_SPARSITY_HIGH-0}" = 1 ]; then
-    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
-    sparse=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --data-seed 10 --post-sharpen 0.5
-            --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sparse600_s10 --batch 4 --crop 24 --threads 1
-            --width 24 --context-quantiles 0.1 0.5 --precision "${PRECISION:-float32}" --val-every 400 --steps 1200
-            --lr 4e-4 --seed 22 --init runs/high_v16.pt)
+    need_v16
+    sparse=("${pilot_s10[@]}" --data-dir data_cache/high_sparse600_s10 --threads 1)
     .venv/bin/deepres train "${sparse[@]}" --sparsity-bands 12 --generate-only --output runs/unused.pt
     .venv/bin/deepres train "${sparse[@]}" --model-id deepres-high-sparse-control-pilot \
         --output runs/high_sparse_control.pt > runs/train_high_sparse_control.log 2>&1 &
@@ -339,11 +344,8 @@ fi
 # against the same run with --corr-weight 0.3 (L1 + 0.3 x (1 - r), r within each training crop, deepres.train). Judged
 # on the validation maps against the control; criteria in docs/models.md ("Pilot: a correlation term in the loss").
 if [ "${PILOT_CORR_HIGH-0}" = 1 ]; then
-    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
-    corr=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --data-seed 10 --post-sharpen 0.5
-          --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sparse600_s10 --batch 4 --crop 24 --threads "$THREADS"
-          --width 24 --context-quantiles 0.1 0.5 --precision "${PRECISION:-float32}" --val-every 400 --steps 1200
-          --lr 4e-4 --seed 22 --init runs/high_v16.pt)
+    need_v16
+    corr=("${pilot_s10[@]}" --data-dir data_cache/high_sparse600_s10 --threads "$THREADS")
     .venv/bin/deepres train "${corr[@]}" --sparsity-bands 12 --generate-only --output runs/unused.pt
     [ -f runs/high_sparse_control.pt ] || .venv/bin/deepres train "${corr[@]}" --model-id deepres-high-sparse-control-pilot \
         --output runs/high_sparse_control.pt > runs/train_high_sparse_control.log 2>&1
@@ -358,11 +360,8 @@ fi
 # how detailed each region is), then the control's run (v16, 1200 float32 steps, seed 22, peak lr 4e-4) on them.
 # Judged against the control of PILOT_SPARSITY_HIGH; criteria in docs/models.md ("Pilot: flat atomic B").
 if [ "${PILOT_FLATB_HIGH-0}" = 1 ]; then
-    [ -f runs/high_v16.pt ] || git show 068f188:src/deepres/models/high.pt > runs/high_v16.pt
-    flatb=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --data-seed 10 --post-sharpen 0.5
-           --input-voxel-size 0.5 1.25 --data-dir data_cache/high_flatb600_s10 --atomic-b flat --batch 4 --crop 24
-           --threads "$THREADS" --width 24 --context-quantiles 0.1 0.5 --precision "${PRECISION:-float32}" --val-every 400
-           --steps 1200 --lr 4e-4 --seed 22 --init runs/high_v16.pt)
+    need_v16
+    flatb=("${pilot_s10[@]}" --data-dir data_cache/high_flatb600_s10 --atomic-b flat --threads "$THREADS")
     .venv/bin/deepres train "${flatb[@]}" --generate-only --output runs/unused.pt > runs/gen_high_flatb600_s10.log 2>&1
     .venv/bin/deepres train "${flatb[@]}" --model-id deepres-high-flatb-pilot --output runs/high_flatb_pilot.pt \
         > runs/train_high_flatb_pilot.log 2>&1

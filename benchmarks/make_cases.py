@@ -28,6 +28,10 @@ Design
   range (ids ``<range>2-NN``, seed + 1000) on the held-out structures that the first 24 cases of that
   range do not use (23 of 47; 7 per size tercile), made after the usual cases had been used to choose
   among several models in a row, to measure the chosen ones on cases that chose nothing.
+- ``benchmark_cases_<range>_draw3.json`` (added 2026-12-07): a third draw of 30 cases per range (ids
+  ``<range>3-NN``, seed + 2000) on all 47 held-out structures (10 per size tercile), made after the second
+  draw had judged three high models in a row. Its structures overlap the other draws'; its seeds (field,
+  noise, rotation, B-factors, voxel sizes) are new.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ N_CASES = 24
 N_CASES_DRAW2 = 21
 #: Added to a range's seed for the second draw.
 DRAW2_SEED_OFFSET = 1000
+#: Cases per range in the third draw (10 per size tercile of all held-out structures) and its seed offset.
+N_CASES_DRAW3 = 30
+DRAW3_SEED_OFFSET = 2000
 VOXELS = {"low": (0.8, 1.6), "high": (0.5, 0.9)}
 KINDS = ("uniform", "smooth", "domains", "radial", "mixed")
 NOISES = ("white", "coloured", "lowpass")
@@ -159,6 +166,9 @@ def main() -> None:
         doc2 = make(r, rest, sizes, n_cases=N_CASES_DRAW2, seed_offset=DRAW2_SEED_OFFSET, id_prefix=f"{r}2")
         doc2["note"] += f"; second draw: structures the {len(doc['cases'])} usual {r} cases do not use"
         write(f"benchmark_cases_{r}_draw2.json", doc2, count=True)
+        doc3 = make(r, structures, sizes, n_cases=N_CASES_DRAW3, seed_offset=DRAW3_SEED_OFFSET, id_prefix=f"{r}3")
+        doc3["note"] += "; third draw: all held-out structures, new seeds"
+        write(f"benchmark_cases_{r}_draw3.json", doc3, count=True)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH and PILOT_FLATB_HIGH select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH and FRESH_HIGH_S11 select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -282,9 +282,11 @@ need_v16() {  # runs/high_v16.pt, the shipped file of commit 068f188, for the ru
 }
 # The pilots below (PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH): 600 + 96 high maps of data seed 10 made like
 # the sharpened sets, 1200 float32 steps from v16 (seed 22, peak lr 4e-4); each adds its data folder and threads.
-pilot_s10=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --data-seed 10 --post-sharpen 0.5
-           --input-voxel-size 0.5 1.25 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
-           --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --lr 4e-4 --seed 22 --init runs/high_v16.pt)
+# FRESH_HIGH_S11 runs the same recipe (high600) on other maps from another start.
+high600=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5
+         --input-voxel-size 0.5 1.25 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
+         --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --lr 4e-4)
+pilot_s10=("${high600[@]}" --data-seed 10 --seed 22 --init runs/high_v16.pt)
 # what a run on high_sharp_s9 starts from: v16 and the two earlier sets (simulated again if missing; the seed-9 set
 # itself is simulated by the run when missing)
 from_v16_on_three_high_sets() {
@@ -365,4 +367,15 @@ if [ "${PILOT_FLATB_HIGH-0}" = 1 ]; then
     .venv/bin/deepres train "${flatb[@]}" --generate-only --output runs/unused.pt > runs/gen_high_flatb600_s10.log 2>&1
     .venv/bin/deepres train "${flatb[@]}" --model-id deepres-high-flatb-pilot --output runs/high_flatb_pilot.pt \
         > runs/train_high_flatb_pilot.log 2>&1
+fi
+# v19's recipe again on fresh maps (FRESH_HIGH_S11=1, default off; 2026-12-07, second session): 600 + 96 new high maps made
+# like the seed-10 set but with data seed 11 and without the sparsity channels (data_cache/high600_s11, ~8 GB), then 1200
+# float32 steps from the shipped v19 (the file of commit a63841e; seed 23, peak lr 4e-4) -> deepres-high-v20. Judged on
+# the third draw of held-out cases; rule in docs/models.md ("Planned next ... high v20").
+if [ "${FRESH_HIGH_S11-0}" = 1 ]; then
+    [ -f runs/high_v19.pt ] || git show a63841e:src/deepres/models/high.pt > runs/high_v19.pt
+    s11=("${high600[@]}" --data-seed 11 --seed 23 --init runs/high_v19.pt --data-dir data_cache/high600_s11
+         --threads "$THREADS")
+    .venv/bin/deepres train "${s11[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11.log 2>&1
+    .venv/bin/deepres train "${s11[@]}" --model-id deepres-high-v20 --output runs/high_v20.pt > runs/train_high_v20.log 2>&1
 fi

@@ -126,7 +126,9 @@ def test_atom_values_trilinear_and_axis_order():
 @pytest.mark.parametrize("rname,fname", [("low", None), ("high", None), ("low", "benchmark_cases_low_coarse.json"),
                                          ("high", "benchmark_cases_high_coarse.json"),
                                          ("low", "benchmark_cases_low_draw2.json"),
-                                         ("high", "benchmark_cases_high_draw2.json")])
+                                         ("high", "benchmark_cases_high_draw2.json"),
+                                         ("low", "benchmark_cases_low_draw3.json"),
+                                         ("high", "benchmark_cases_high_draw3.json")])
 def test_case_files_reference_only_heldout_structures(rname, fname):
     held = set(B.heldout_structures())
     cases = B.load_cases(rname, None if fname is None else B._data_file(fname))
@@ -151,6 +153,15 @@ def test_second_draw_uses_other_structures_and_other_seeds(rname):
     assert not {c.structure for c in usual} & {c.structure for c in draw2}
     assert not {c.seed for c in usual} & {c.seed for c in draw2}
     assert all(c.id.startswith(f"{rname}2-") for c in draw2)
+
+
+@pytest.mark.parametrize("rname", ["low", "high"])
+def test_third_draw_has_new_seeds(rname):
+    earlier = B.load_cases(rname) + B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}_draw2.json"))
+    draw3 = B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}_draw3.json"))
+    assert len(draw3) == 30
+    assert not {c.seed for c in earlier} & {c.seed for c in draw3}
+    assert all(c.id.startswith(f"{rname}3-") for c in draw3)
 
 
 def test_heldout_list_is_disjoint_from_training_if_known():

@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH and FRESH_HIGH_S11 select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11 and FRESH_LOW_S12 select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -378,4 +378,17 @@ if [ "${FRESH_HIGH_S11-0}" = 1 ]; then
          --threads "$THREADS")
     .venv/bin/deepres train "${s11[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11.log 2>&1
     .venv/bin/deepres train "${s11[@]}" --model-id deepres-high-v20 --output runs/high_v20.pt > runs/train_high_v20.log 2>&1
+fi
+# The same recipe for the low single-map model (FRESH_LOW_S12=1, default off; 2026-12-07, second session): 600 + 96 new low
+# maps made like low_sharp1200 (half of them sharpened or blurred after the noise, input voxel sizes 0.8-2.5 A) with data
+# seed 12 (data_cache/low600_s12), 1200 float32 steps from the shipped low v11 (the file of commit a63841e; seed 24, peak
+# lr 4e-4) -> deepres-low-v12. Judged on the low third draw; rule in docs/models.md ("Planned next ... low v12").
+if [ "${FRESH_LOW_S12-0}" = 1 ]; then
+    [ -f runs/low_v11.pt ] || git show a63841e:src/deepres/models/low.pt > runs/low_v11.pt
+    s12=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5
+         --input-voxel-size 0.8 2.5 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
+         --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --lr 4e-4 --data-seed 12 --seed 24
+         --init runs/low_v11.pt --data-dir data_cache/low600_s12 --threads "$THREADS")
+    .venv/bin/deepres train "${s12[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12.log 2>&1
+    .venv/bin/deepres train "${s12[@]}" --model-id deepres-low-v12 --output runs/low_v12.pt > runs/train_low_v12.log 2>&1
 fi

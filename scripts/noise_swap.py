@@ -1,8 +1,9 @@
 """Is it the noise? Re-simulate held-out cases with only their noise changed and score the model again.
 
 The simulator draws the structure, field, density, noise and mask from separate random streams
-(``deepres.simulate.case``), so changing a case's ``noise`` spectrum or ``snr`` leaves the signal,
-the true field and the mask as they were. For each case id this prints the MAE and bias (Å, inside
+(``deepres.simulate.case``), so changing a case's ``noise`` spectrum or ``snr`` leaves the signal
+and the true field as they were (tested); the mask, made from the low-passed noisy map, moves a
+little. For each case id this prints the MAE and bias (Å, inside
 the mask) of the shipped model (or ``--model``) on the case as drawn and on variants: the same
 noise at 4x and 16x the SNR, and white / coloured noise at the case's SNR. Note that at one SNR
 (a variance ratio) low-pass noise puts all its power below its cut-off, so the white variant also

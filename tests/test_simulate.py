@@ -225,6 +225,17 @@ def test_case_noise_free_is_filtered_density():
     assert np.array_equal(case.half1.data, case.half2.data)
 
 
+def test_case_noise_override_changes_only_the_noise():
+    """scripts/noise_swap.py relies on it: the noise has its own random stream, so another spectrum
+    leaves the signal (density and truth) as it was and changes the map."""
+    a = _case(5, field_kind="smooth", noise="lowpass", snr=2.0)
+    b = _case(5, field_kind="smooth", noise="white", snr=2.0)
+    np.testing.assert_array_equal(a.truth.data, b.truth.data)
+    np.testing.assert_array_equal(a.density.data, b.density.data)
+    assert a.params["noise_spectrum"] == "lowpass" and b.params["noise_spectrum"] == "white"
+    assert not np.allclose(a.map.data, b.map.data)
+
+
 def test_case_max_box_subbox():
     case = simulate_case(SMALL, "high", 0.5, seed=2, max_box=40, noise="none")
     assert case.map.shape == (40, 40, 40) and case.params["sub_box"] and case.params["edge_pad_vox"] == 6

@@ -144,6 +144,16 @@ def test_train_refuses_a_bad_corr_weight(tmp_path, capsys, value):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("lo,hi", [("0", "1"), ("1.2", "0.8"), ("nan", "1")])
+def test_train_refuses_a_bad_noise_cutoff_scale(tmp_path, capsys, lo, hi):
+    """``deepres train --noise-cutoff-scale LO HI`` outside 0 < LO <= HI: one line, exit 2, nothing simulated."""
+    rc = cli.main(["train", "--structures", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--output",
+                   str(tmp_path / "m.pt"), "--noise-cutoff-scale", lo, hi])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--noise-cutoff-scale needs 0 < LO <= HI" in err and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()
+
+
 def test_train_refuses_a_missing_more_data_folder(tmp_path, capsys):
     """``deepres train --more-data DIR`` with no such folder: one line, exit 2, nothing simulated."""
     rc = cli.main(["train", "--structures", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--output",

@@ -236,6 +236,36 @@ def test_case_noise_override_changes_only_the_noise():
     assert not np.allclose(a.map.data, b.map.data)
 
 
+def _noise_power_beyond(case, k_Ainv):
+    """Fraction of the half maps' difference (pure noise) whose power lies beyond ``k_Ainv``."""
+    d = case.half1.data - case.half2.data
+    p = np.abs(np.fft.rfftn(d)) ** 2
+    v = case.map.voxel_size_A
+    kz, ky = np.fft.fftfreq(d.shape[0], v), np.fft.fftfreq(d.shape[1], v)
+    kx = np.fft.rfftfreq(d.shape[2], v)
+    k = np.sqrt(kz[:, None, None] ** 2 + ky[None, :, None] ** 2 + kx[None, None, :] ** 2)
+    return float(p[k > k_Ainv].sum() / p.sum())
+
+
+def test_noise_cutoff_scale_moves_only_the_low_pass_noise():
+    base = _case(6, field_kind="smooth", noise="lowpass", snr=2.0)
+    same = _case(6, field_kind="smooth", noise="lowpass", snr=2.0, noise_cutoff_scale=(1.0, 1.0))
+    np.testing.assert_array_equal(base.map.data, same.map.data)  # scale 1 is the default, bit for bit
+    assert "noise_cutoff_scale" not in base.params and same.params["noise_cutoff_scale"] == 1.0
+    finer = _case(6, field_kind="smooth", noise="lowpass", snr=2.0, noise_cutoff_scale=0.6)
+    np.testing.assert_array_equal(base.truth.data, finer.truth.data)
+    best = base.params["field_min_A"]
+    assert finer.params["noise_lowpass_A"] == pytest.approx(0.6 * best)
+    # the base noise stops near 1/best (plus one roll-off); the finer one reaches well beyond
+    edge = 1.0 / best + base.params["rolloff_Ainv"]
+    assert _noise_power_beyond(base, edge) < 1e-3 < 0.05 < _noise_power_beyond(finer, edge)
+    drawn = [_case(s, field_kind="smooth", noise="lowpass", snr=2.0, noise_cutoff_scale=(0.7, 1.3))
+             .params["noise_cutoff_scale"] for s in (6, 7, 8)]
+    assert all(0.7 <= x <= 1.3 for x in drawn) and len(set(drawn)) == 3
+    with pytest.raises(ValueError, match="noise_cutoff_scale"):
+        _case(6, noise="lowpass", noise_cutoff_scale=(1.2, 0.8))
+
+
 def test_case_max_box_subbox():
     case = simulate_case(SMALL, "high", 0.5, seed=2, max_box=40, noise="none")
     assert case.map.shape == (40, 40, 40) and case.params["sub_box"] and case.params["edge_pad_vox"] == 6

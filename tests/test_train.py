@@ -611,8 +611,10 @@ def test_atomic_b_reaches_the_simulation_and_the_record(monkeypatch):
         raise RuntimeError("stop after the call")
 
     monkeypatch.setattr(sim, "simulate_case", fake_case)
-    out = T._sample_job((str(DATA / "1BVN_l_u.pdb.gz"), "low", 5, FeatureConfig().to_dict(), 0.0, None, "flat"))
+    out = T._sample_job((str(DATA / "1BVN_l_u.pdb.gz"), "low", 5, FeatureConfig().to_dict(), 0.0, None, "flat",
+                         (0.7, 1.3)))
     assert "stop after the call" in out["error"] and seen["atomic_b"] == "flat"
+    assert seen["noise_cutoff_scale"] == (0.7, 1.3)
     samples = [{"params": json.dumps({"voxel_size_A": 1.0, "post_b_A2": None, "atomic_b": a})} for a in
                ("flat", "model", "flat")]
     assert T.data_summary(samples)["n_flat_atomic_b"] == 2

@@ -119,12 +119,13 @@ def to_working_grid(map_data: np.ndarray, mask: np.ndarray, halves: tuple[np.nda
 
 def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: FeatureConfig,
                 post_sharpen: float = 0.0, input_voxel_A: tuple[float, float] | None = None,
-                atomic_b: str = "model") -> dict:
+                atomic_b: str = "model", noise_cutoff_scale: tuple[float, float] | None = None) -> dict:
     """Simulate one map and turn it into a training sample at the working sampling
     (``post_sharpen``: probability of a post-hoc global B on the map, :data:`POST_B_RANGE_A2`;
     ``input_voxel_A``: the range of input voxel sizes to simulate at, :func:`draw_input_voxel_size`,
     each map then brought to the working grid by :func:`to_working_grid`; ``atomic_b``: the
-    atoms' B-factors, :func:`deepres.simulate.simulate_case`)."""
+    atoms' B-factors, and ``noise_cutoff_scale``: where low-pass noise is cut, both
+    :func:`deepres.simulate.simulate_case`)."""
     from deepres.simulate import simulate_case  # lazy: gemmi only when training
     from deepres.simulate.noise import apply_bfactor
 
@@ -134,7 +135,7 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
     # the same physical box at any input sampling (at most MAX_BOX_WORK working voxels)
     case = simulate_case(structure_path, spec, v_in, seed,
                          max_box=MAX_BOX_WORK if native else int(MAX_BOX_WORK * spec.voxel_size_A / v_in),
-                         atomic_b=atomic_b)
+                         atomic_b=atomic_b, noise_cutoff_scale=noise_cutoff_scale)
     mask = case.mask.data > 0.5
     map_data, post_b = case.map.data, None
     if post_sharpen > 0:
@@ -258,10 +259,10 @@ def reads_samples_of(features: FeatureConfig, sample_front_end: dict) -> bool:
 
 
 def _sample_job(args):
-    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A, atomic_b = args
+    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale = args
     try:
         return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict), post_sharpen, input_voxel_A,
-                           atomic_b)
+                           atomic_b, noise_cutoff_scale)
     except Exception as exc:  # noqa: BLE001 - a failed simulation is skipped, and logged
         return {"error": f"{os.path.basename(path)} seed {seed}: {exc!r}"}
 
@@ -279,6 +280,7 @@ def generate_dataset(
     post_sharpen: float = 0.0,
     input_voxel_A: tuple[float, float] | None = None,
     atomic_b: str = "model",
+    noise_cutoff_scale: tuple[float, float] | None = None,
 ) -> None:
     """Simulate ``n_train`` + ``n_val`` samples into shards ``{train,val}_NNN.pt`` of ``out_dir``.
 
@@ -299,7 +301,7 @@ def generate_dataset(
             for i in range(shard * shard_size, min(n, (shard + 1) * shard_size)):
                 s = seed * 1_000_003 + off + i
                 jobs.append((paths[random.Random(s).randrange(len(paths))], spec.name, s, features.to_dict(),
-                             post_sharpen, input_voxel_A, atomic_b))
+                             post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale))
             todo.append((fn, jobs))
     if not todo:
         return
@@ -737,6 +739,9 @@ def add_arguments(p) -> None:
     p.add_argument("--atomic-b", choices=("model", "flat"), default="model",
                    help="when simulating: the atoms keep their B-factors (model, default) or all get the "
                         "structure's median B (flat: the imposed field alone sets how detailed each region is)")
+    p.add_argument("--noise-cutoff-scale", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="when simulating: cut low-pass noise at a scale drawn uniformly in [LO, HI] times the "
+                        "field's finest resolution (default: at the finest resolution itself)")
     p.add_argument("--data-seed", type=int, default=None,
                    help="seed of the simulated samples (default: --seed); keep it to reuse a data folder")
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
@@ -763,6 +768,9 @@ def run(args) -> int:
     if args.input_voxel_size is not None and not 0 < args.input_voxel_size[0] <= args.input_voxel_size[1]:
         raise InputError(f"--input-voxel-size needs 0 < LO <= HI (A/voxel), got {args.input_voxel_size[0]:g} "
                          f"{args.input_voxel_size[1]:g}")
+    ncs = getattr(args, "noise_cutoff_scale", None)
+    if ncs is not None and not (all(math.isfinite(x) for x in ncs) and 0 < ncs[0] <= ncs[1]):
+        raise InputError(f"--noise-cutoff-scale needs 0 < LO <= HI, got {ncs[0]:g} {ncs[1]:g}")
     if not (math.isfinite(args.corr_weight) and args.corr_weight >= 0):
         raise InputError(f"--corr-weight needs a finite value >= 0, got {args.corr_weight:g}")
     if not 0 <= args.sparsity_bands <= args.n_bands:
@@ -776,7 +784,7 @@ def run(args) -> int:
                                                                   sparsity_bands=args.sparsity_bands),
                      post_sharpen=args.post_sharpen,
                      input_voxel_A=tuple(args.input_voxel_size) if args.input_voxel_size else None,
-                     atomic_b=args.atomic_b)
+                     atomic_b=args.atomic_b, noise_cutoff_scale=tuple(ncs) if ncs else None)
     if args.generate_only:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,

@@ -80,6 +80,20 @@ def _loguniform(rng, lo, hi):
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
+def _cutoff_scale(option: float | tuple[float, float] | None, ss: np.random.SeedSequence) -> float:
+    """The low-pass noise's cut-off scale: 1 (None), the number given, or a draw in ``[lo, hi]``
+    from the case's seventh stream (spawned after the six of :func:`simulate_case`)."""
+    if option is None:
+        return 1.0
+    if np.ndim(option) == 0:
+        lo = hi = float(option)
+    else:
+        lo, hi = (float(x) for x in option)
+    if not 0 < lo <= hi:
+        raise ValueError(f"noise_cutoff_scale needs 0 < lo <= hi, got {option!r}")
+    return float(np.random.default_rng(ss.spawn(1)[0]).uniform(lo, hi)) if hi > lo else lo
+
+
 def simulate_case(
     structure_path: str | os.PathLike | gemmi.Structure,
     spec: RangeSpec | str = "low",
@@ -103,6 +117,7 @@ def simulate_case(
     n_domains: int | None = None,
     edge_pad_A: float | None = None,
     atomic_b: str = "model",
+    noise_cutoff_scale: float | tuple[float, float] | None = None,
 ) -> SimulatedCase:
     """Simulate one case with a known local resolution.
 
@@ -141,6 +156,11 @@ def simulate_case(
         is the only thing that makes one region's density less detailed than another's (with the
         model's B-factors a region of flexible atoms can carry a fine label its blurred density does
         not hold; ``scripts/errors_by_local_b.py``). Draws nothing: every other draw is unchanged.
+    noise_cutoff_scale : where ``"lowpass"`` noise is cut: at ``scale x`` the field's finest
+        resolution (default None: at the finest resolution itself, scale 1). A pair ``(lo, hi)``
+        draws the scale uniformly from a stream of its own, so every other draw is unchanged; below
+        1 the noise reaches beyond the finest detail of the map, above 1 it stops short of it (a
+        map filtered at a global resolution that its best region exceeds or falls short of).
 
     Returns
     -------
@@ -220,6 +240,7 @@ def simulate_case(
     snr_drawn = _loguniform(r_noise, *PARAM_RANGES["snr"])
     beta_drawn = float(r_noise.uniform(*PARAM_RANGES["colour_exponent"]))
     spectrum = spectrum_drawn if noise is None else str(noise)
+    cut_scale = _cutoff_scale(noise_cutoff_scale, ss)
     snr_used = snr_drawn if snr is None else float(snr)
     beta = beta_drawn if colour_exponent is None else float(colour_exponent)
     if spectrum in ("none", "off") or not np.isfinite(snr_used):
@@ -228,7 +249,7 @@ def simulate_case(
     else:
         if spectrum not in NOISE_SPECTRA:
             raise ValueError(f"unknown noise {spectrum!r}; use one of {NOISE_SPECTRA} or 'none'")
-        lp = best_A if spectrum == "lowpass" else None
+        lp = best_A * cut_scale if spectrum == "lowpass" else None
         kw = dict(spectrum=spectrum, lowpass_A=lp, signal_mask=sig_mask, colour_exponent=beta,
                   rolloff_Ainv=rolloff_Ainv)
         n1 = add_noise(signal, v, r_noise, snr_used, **kw)
@@ -256,7 +277,8 @@ def simulate_case(
         "bank_levels": n_levels, "sharpen_alpha": alpha if global_b_A2 is None else None,
         "global_b_A2": gb, "noise_spectrum": spectrum, "snr": snr_used,
         "colour_exponent": beta if spectrum == "coloured" else None,
-        "noise_lowpass_A": best_A if spectrum == "lowpass" else None,
+        "noise_lowpass_A": best_A * cut_scale if spectrum == "lowpass" else None,
+        **({"noise_cutoff_scale": cut_scale} if noise_cutoff_scale is not None else {}),
         "scale": sc, "offset": off, "mask": mp_used, "mask_fraction": float(mask.mean()),
         "atomic_b": atomic_b,
     }

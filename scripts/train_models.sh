@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11 and FRESH_LOW_S12 select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12 and PILOT_NOISE_CUT_HIGH select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -391,4 +391,17 @@ if [ "${FRESH_LOW_S12-0}" = 1 ]; then
          --init runs/low_v11.pt --data-dir data_cache/low600_s12 --threads "$THREADS")
     .venv/bin/deepres train "${s12[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12.log 2>&1
     .venv/bin/deepres train "${s12[@]}" --model-id deepres-low-v12 --output runs/low_v12.pt > runs/train_low_v12.log 2>&1
+fi
+# A pilot of the low-pass noise's cut-off (PILOT_NOISE_CUT_HIGH=1, default off; 2026-12-07, second session): FRESH_HIGH_S11's
+# maps made again with the low-pass noise cut at a scale drawn in 0.7-1.3 of the field's finest resolution (--noise-cutoff-scale;
+# its own random stream, so every other draw, and every map without low-pass noise, is as before), then v20's run on them
+# (v19, 1200 float32 steps, seed 23, peak lr 4e-4): v20 is its control. Criteria in docs/models.md ("Pilot: the noise's
+# cut-off"). WORKERS sets the simulation processes (default 2).
+if [ "${PILOT_NOISE_CUT_HIGH-0}" = 1 ]; then
+    [ -f runs/high_v19.pt ] || git show a63841e:src/deepres/models/high.pt > runs/high_v19.pt
+    cut=("${high600[@]}" --data-seed 11 --seed 23 --init runs/high_v19.pt --data-dir data_cache/high600_s11_cut
+         --noise-cutoff-scale 0.7 1.3 --threads "$THREADS" --workers "${WORKERS:-2}")
+    .venv/bin/deepres train "${cut[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_cut.log 2>&1
+    .venv/bin/deepres train "${cut[@]}" --model-id deepres-high-noisecut-pilot --output runs/high_noisecut_pilot.pt \
+        > runs/train_high_noisecut_pilot.log 2>&1
 fi

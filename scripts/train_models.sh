@@ -23,7 +23,7 @@
 # Then the high models, and the low single-map one, on maps simulated at coarser input samplings (COARSE_HIGH=1,
 # COARSE_LOW=1; below), and the low half-map one likewise (COARSE_LOW_HALVES=1; below); then the high models on both
 # high sets together (MIXED_HIGH=1; below).
-# The shipped files are low v11 (SHARP_SINGLE, then SHARP_LOW_MORE) / halves-v6 (COARSE_LOW_HALVES), high v19 (SHARP_SINGLE, SHARP_HIGH_MORE,
+# The shipped files are low v12 (SHARP_SINGLE, then SHARP_LOW_MORE, then FRESH_LOW_S12) / halves-v6 (COARSE_LOW_HALVES), high v19 (SHARP_SINGLE, SHARP_HIGH_MORE,
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
@@ -371,7 +371,7 @@ fi
 # v19's recipe again on fresh maps (FRESH_HIGH_S11=1, default off; 2026-12-07, second session): 600 + 96 new high maps made
 # like the seed-10 set but with data seed 11 and without the sparsity channels (data_cache/high600_s11, ~8 GB), then 1200
 # float32 steps from the shipped v19 (the file of commit a63841e; seed 23, peak lr 4e-4) -> deepres-high-v20. Judged on
-# the third draw of held-out cases; rule in docs/models.md ("Planned next ... high v20").
+# the third draw of held-out cases; rule in docs/models.md ("Planned next, rule written before the run: high v20").
 if [ "${FRESH_HIGH_S11-0}" = 1 ]; then
     [ -f runs/high_v19.pt ] || git show a63841e:src/deepres/models/high.pt > runs/high_v19.pt
     s11=("${high600[@]}" --data-seed 11 --seed 23 --init runs/high_v19.pt --data-dir data_cache/high600_s11
@@ -382,7 +382,7 @@ fi
 # The same recipe for the low single-map model (FRESH_LOW_S12=1, default off; 2026-12-07, second session): 600 + 96 new low
 # maps made like low_sharp1200 (half of them sharpened or blurred after the noise, input voxel sizes 0.8-2.5 A) with data
 # seed 12 (data_cache/low600_s12), 1200 float32 steps from the shipped low v11 (the file of commit a63841e; seed 24, peak
-# lr 4e-4) -> deepres-low-v12. Judged on the low third draw; rule in docs/models.md ("Planned next ... low v12").
+# lr 4e-4) -> deepres-low-v12. Judged on the low third draw; rule in docs/models.md ("Planned next ... low v12"; shipped).
 if [ "${FRESH_LOW_S12-0}" = 1 ]; then
     [ -f runs/low_v11.pt ] || git show a63841e:src/deepres/models/low.pt > runs/low_v11.pt
     s12=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5

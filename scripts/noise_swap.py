@@ -21,6 +21,7 @@ import numpy as np
 
 import deepres
 from deepres import benchmark as B
+from deepres.metrics import score_map
 from deepres.model import load_model
 
 
@@ -55,9 +56,10 @@ def main() -> None:
             m = np.asarray(sim.mask.data) > 0
             res = deepres.estimate(np.asarray(sim.map.data, np.float32), m, sim.map.voxel_size_A, range=case.range,
                                    origin_A=sim.map.origin_A, **kw)
-            est, truth = np.asarray(res.resolution.data)[m], np.asarray(sim.truth.data)[m]
-            err = est - truth
-            print(f"  {label:28s} MAE {np.abs(err).mean():.2f}  bias {err.mean():+.2f}  "
+            est, truth = np.asarray(res.resolution.data), np.asarray(sim.truth.data)
+            sc = score_map(est, truth, m)
+            est, truth = est[m], truth[m]
+            print(f"  {label:28s} MAE {sc['mae_A']:.2f}  bias {sc['bias_A']:+.2f}  "
                   f"estimate p10-p90 {np.percentile(est, 10):.2f}-{np.percentile(est, 90):.2f}  "
                   f"truth p10-p90 {np.percentile(truth, 10):.2f}-{np.percentile(truth, 90):.2f}", flush=True)
 

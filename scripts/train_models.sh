@@ -372,10 +372,14 @@ fi
 # like the seed-10 set but with data seed 11 and without the sparsity channels (data_cache/high600_s11, ~8 GB), then 1200
 # float32 steps from the shipped v19 (the file of commit a63841e; seed 23, peak lr 4e-4) -> deepres-high-v20. Judged on
 # the third draw of held-out cases; rule in docs/models.md ("Planned next, rule written before the run: high v20").
-if [ "${FRESH_HIGH_S11-0}" = 1 ]; then
+need_v19() {  # runs/high_v19.pt, the shipped file of commit a63841e, for the runs that start from it
     [ -f runs/high_v19.pt ] || git show a63841e:src/deepres/models/high.pt > runs/high_v19.pt
-    s11=("${high600[@]}" --data-seed 11 --seed 23 --init runs/high_v19.pt --data-dir data_cache/high600_s11
-         --threads "$THREADS")
+}
+# v20's run (FRESH_HIGH_S11) and the pilot that uses it as its control (PILOT_NOISE_CUT_HIGH); each adds its data folder
+v20_run=("${high600[@]}" --data-seed 11 --seed 23 --init runs/high_v19.pt --threads "$THREADS")
+if [ "${FRESH_HIGH_S11-0}" = 1 ]; then
+    need_v19
+    s11=("${v20_run[@]}" --data-dir data_cache/high600_s11)
     .venv/bin/deepres train "${s11[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11.log 2>&1
     .venv/bin/deepres train "${s11[@]}" --model-id deepres-high-v20 --output runs/high_v20.pt > runs/train_high_v20.log 2>&1
 fi
@@ -398,9 +402,8 @@ fi
 # (v19, 1200 float32 steps, seed 23, peak lr 4e-4): v20 is its control. Criteria in docs/models.md ("Pilot: the noise's
 # cut-off"). WORKERS sets the simulation processes (default 2).
 if [ "${PILOT_NOISE_CUT_HIGH-0}" = 1 ]; then
-    [ -f runs/high_v19.pt ] || git show a63841e:src/deepres/models/high.pt > runs/high_v19.pt
-    cut=("${high600[@]}" --data-seed 11 --seed 23 --init runs/high_v19.pt --data-dir data_cache/high600_s11_cut
-         --noise-cutoff-scale 0.7 1.3 --threads "$THREADS" --workers "${WORKERS:-2}")
+    need_v19
+    cut=("${v20_run[@]}" --data-dir data_cache/high600_s11_cut --noise-cutoff-scale 0.7 1.3 --workers "${WORKERS:-2}")
     .venv/bin/deepres train "${cut[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_cut.log 2>&1
     .venv/bin/deepres train "${cut[@]}" --model-id deepres-high-noisecut-pilot --output runs/high_noisecut_pilot.pt \
         > runs/train_high_noisecut_pilot.log 2>&1

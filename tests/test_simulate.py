@@ -240,10 +240,7 @@ def _noise_power_beyond(case, k_Ainv):
     """Fraction of the half maps' difference (pure noise) whose power lies beyond ``k_Ainv``."""
     d = case.half1.data - case.half2.data
     p = np.abs(np.fft.rfftn(d)) ** 2
-    v = case.map.voxel_size_A
-    kz, ky = np.fft.fftfreq(d.shape[0], v), np.fft.fftfreq(d.shape[1], v)
-    kx = np.fft.rfftfreq(d.shape[2], v)
-    k = np.sqrt(kz[:, None, None] ** 2 + ky[None, :, None] ** 2 + kx[None, None, :] ** 2)
+    k = radial_frequency(d.shape) / case.map.voxel_size_A
     return float(p[k > k_Ainv].sum() / p.sum())
 
 

@@ -768,7 +768,7 @@ def run(args) -> int:
     if args.input_voxel_size is not None and not 0 < args.input_voxel_size[0] <= args.input_voxel_size[1]:
         raise InputError(f"--input-voxel-size needs 0 < LO <= HI (A/voxel), got {args.input_voxel_size[0]:g} "
                          f"{args.input_voxel_size[1]:g}")
-    ncs = getattr(args, "noise_cutoff_scale", None)
+    ncs = args.noise_cutoff_scale
     if ncs is not None and not (all(math.isfinite(x) for x in ncs) and 0 < ncs[0] <= ncs[1]):
         raise InputError(f"--noise-cutoff-scale needs 0 < LO <= HI, got {ncs[0]:g} {ncs[1]:g}")
     if not (math.isfinite(args.corr_weight) and args.corr_weight >= 0):

@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12 and PILOT_NOISE_CUT_HIGH select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH and PILOT_SOLVENT_HIGH select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -407,4 +407,17 @@ if [ "${PILOT_NOISE_CUT_HIGH-0}" = 1 ]; then
     .venv/bin/deepres train "${cut[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_cut.log 2>&1
     .venv/bin/deepres train "${cut[@]}" --model-id deepres-high-noisecut-pilot --output runs/high_noisecut_pilot.pt \
         > runs/train_high_noisecut_pilot.log 2>&1
+fi
+# A pilot of the solvent noise reference (PILOT_SOLVENT_HIGH=1, default off; 2026-12-07, third session): FRESH_HIGH_S11's
+# maps made again (the same seeds: the same features) with each map's solvent reference stored (--solvent-context,
+# deepres.solvent: each band's power outside the mask against inside, and a flag), then v20's run on them (v19, 1200
+# float32 steps, seed 23, peak lr 4e-4; the 17 new context weights start at zero, the reference withheld from 15 % of
+# the training maps on its own random stream, so the crops are v20's): v20 is its control. Criteria in docs/models.md
+# ("Pilot: the solvent as a noise reference"). WORKERS sets the simulation processes (default 2).
+if [ "${PILOT_SOLVENT_HIGH-0}" = 1 ]; then
+    need_v19
+    solv=("${v20_run[@]}" --data-dir data_cache/high600_s11_solvent --solvent-context --workers "${WORKERS:-2}")
+    .venv/bin/deepres train "${solv[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_solvent.log 2>&1
+    .venv/bin/deepres train "${solv[@]}" --model-id deepres-high-solvent-pilot --output runs/high_solvent_pilot.pt \
+        > runs/train_high_solvent_pilot.log 2>&1
 fi

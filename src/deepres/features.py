@@ -57,6 +57,10 @@ class FeatureConfig:
     # (mean |band|)^2 / mean band^2 (Gaussian noise: 2/pi; sparse atomic detail: lower). 0: none
     # (every model before the sparsity pilot of 2026-12-06). The channels come last, after any half-map channels.
     sparsity_bands: int = 0
+    # The solvent noise reference (:mod:`deepres.solvent`): n_bands + 1 more context values after the
+    # quantiles (each band's log solvent/mask power, and a flag). False: none (every model before
+    # the solvent pilot of 2026-12-07, third session).
+    solvent_context: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "context_quantiles", tuple(float(q) for q in self.context_quantiles))
@@ -69,7 +73,7 @@ class FeatureConfig:
 
     @property
     def n_context(self) -> int:
-        return self.n_bands * len(self.context_quantiles)
+        return self.n_bands * len(self.context_quantiles) + (self.n_bands + 1 if self.solvent_context else 0)
 
     def band_centres(self) -> list[float]:
         r = math.log(self.f_max_cpv / self.f_min_cpv) / (self.n_bands - 1)

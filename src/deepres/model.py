@@ -20,6 +20,8 @@ import torch.nn.functional as F
 
 from deepres.errors import DeepResError, InputError
 from deepres.features import FeatureConfig, block_mean, compute_features, feature_context
+from deepres.solvent import n_values as n_solvent_values
+from deepres.solvent import unavailable
 from deepres.network import DeepResNet, EnsembleNet, NetConfig
 from deepres.outputs import sha256_file
 from deepres.ranges import RangeSpec, get_range
@@ -341,6 +343,7 @@ def predict(
     progress: Callable[[float], None] | None = None,
     precision: str = "float32",
     halves_w: tuple[np.ndarray, np.ndarray] | None = None,
+    solvent: np.ndarray | None = None,
 ) -> np.ndarray:
     """Local resolution (Å) at every mask voxel of a map on the model's working grid.
 
@@ -356,6 +359,8 @@ def predict(
     precision : arithmetic of the learned convolutions (:data:`PRECISIONS`).
     halves_w : the two masked half maps on the same grid: required by (and only read by) a model
         whose front end uses them (``model.features.half_maps``).
+    solvent : the map's solvent noise reference (:func:`deepres.solvent.solvent_context`), read by a
+        model with ``model.features.solvent_context``; None: none (:func:`deepres.solvent.unavailable`).
 
     Returns
     -------
@@ -391,6 +396,12 @@ def predict(
     feats = compute_features(torch.from_numpy(crop).to(dev), torch.from_numpy(mcrop).to(dev), model.features, hcrop)
     del hcrop
     context = feature_context(feats, block_mean(torch.from_numpy(mcrop).to(dev).float()) >= 0.5, model.features)
+    if model.features.solvent_context:
+        ref = unavailable(model.features) if solvent is None else np.asarray(solvent, dtype=np.float32)
+        if ref.shape != (n_solvent_values(model.features),):
+            raise InputError(f"the solvent reference has {ref.size} values; {model.model_id} takes "
+                             f"{n_solvent_values(model.features)}")
+        context = torch.cat([context, torch.from_numpy(ref).to(context.device)])
     half = _run_tiled(net, feats, int(tile_size or DEFAULT_TILE), progress, precision, context)
     full = F.interpolate(half[None, None], scale_factor=2, mode="trilinear", align_corners=False)[0, 0]
     full = full.cpu().numpy()[: crop.shape[0] - pads[0][1], : crop.shape[1] - pads[1][1], : crop.shape[2] - pads[2][1]]

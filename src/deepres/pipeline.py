@@ -265,6 +265,14 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
 
     step("masking")
     masked, dil = mask_map(vol.data, mask)
+    solvent = None
+    if lm.features.solvent_context:  # the noise reference, from the whole unmasked map
+        from deepres.solvent import solvent_context
+
+        solvent, why_not = solvent_context(vol.data, dil, v_in, v_w, lm.features)
+        if why_not is not None:
+            warnings.append(f"no solvent noise reference ({why_not}): {lm.model_id} estimates without one, "
+                            "less accurately where noise is as strong as the finest detail")
 
     # Crop to the dilated mask plus the network's context, in input voxels.
     margin = int(math.ceil((M.CROP_MARGIN_VOX + 2) * v_w / v_in)) + 1
@@ -336,7 +344,7 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
 
     step("running the network", 0.0)
     t0 = time.perf_counter()
-    res_w = M.predict(lm, data_w.data, mask_w, device=device, precision=precision, halves_w=halves_w,
+    res_w = M.predict(lm, data_w.data, mask_w, device=device, precision=precision, halves_w=halves_w, solvent=solvent,
                       progress=(lambda f: step("running the network", f)) if progress else None)
     del halves_w
     timings["network"] = time.perf_counter() - t0

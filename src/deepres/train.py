@@ -32,11 +32,13 @@ import torch
 import torch.nn.functional as F
 
 from deepres.features import FeatureConfig, block_mean, compute_features, feature_context
-from deepres.mask import binarise, mask_map
+from deepres.mask import binarise, dilate18, mask_map
 from deepres.model import PRECISIONS, bfloat16_cpu_warning, check_precision, make_network, save_model
 from deepres.network import NetConfig
 from deepres.ranges import RangeSpec, get_range
 from deepres.shards import load_shards
+from deepres.solvent import n_values as n_solvent_values
+from deepres.solvent import solvent_context
 from deepres.splits import heldout_structures
 
 #: Edge of the stored feature crops (feature grid voxels = 2 working voxels).
@@ -159,6 +161,9 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
     if features.half_maps:  # each half masked and normalised as the pipeline does it
         halves = tuple(torch.from_numpy(np.ascontiguousarray(h[sl])) for h in halves_w)
     feats = compute_features(torch.from_numpy(masked), torch.from_numpy(mask_b), features, halves).numpy()
+    solvent = None
+    if features.solvent_context:  # on the input grid, from the unmasked map, as the pipeline does it
+        solvent, _ = solvent_context(map_data, dilate18(mask), v_in, spec.voxel_size_A, features)
     lab = block_mean(torch.from_numpy(truth)).numpy()
     wmask = block_mean(torch.from_numpy(mask_b.astype(np.float32))).numpy() >= 0.5
     # crop to at most STORE_EDGE around a random mask voxel
@@ -179,6 +184,7 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
         "seed": seed,
         "params": json.dumps({**case.params, "post_b_A2": post_b, "input_voxel_size_A": v_in}, default=str),
         "front_end": front_end(features),
+        **({"solvent": [float(v) for v in solvent]} if solvent is not None else {}),
     }
 
 
@@ -201,8 +207,9 @@ def data_summary(samples: list[dict]) -> dict:
 
 def front_end(features: FeatureConfig) -> dict:
     """The filter-bank settings that make a sample's stored features what they are (not the whole-map
-    context, computed at training time, nor the half-map channels, counted apart)."""
-    return {k: v for k, v in features.to_dict().items() if k not in ("context_quantiles", "half_maps")}
+    context, computed at training time or stored apart, nor the half-map channels, counted apart)."""
+    return {k: v for k, v in features.to_dict().items()
+            if k not in ("context_quantiles", "half_maps", "solvent_context")}
 
 
 def made_with(sample: dict) -> dict:
@@ -356,6 +363,10 @@ class TrainConfig:
     # weight of a within-crop correlation term added to the L1 loss (:func:`crop_correlation_loss`):
     # 0 (default) trains on the L1 loss alone
     corr_weight: float = 0.0
+    # the solvent noise reference as more context (FeatureConfig.solvent_context; samples made with it),
+    # withheld from each training map with this probability (:func:`withhold_solvent`)
+    solvent_context: bool = False
+    solvent_withhold: float = 0.15
 
 
 #: :func:`crop_correlation_loss` counts a crop when its truth has at least this standard deviation
@@ -405,11 +416,33 @@ def _augment(t: torch.Tensor, perm: list[int], flips: list[bool]) -> torch.Tenso
 def sample_context(sample: dict, features: FeatureConfig | None) -> torch.Tensor | None:
     """The whole-map context vector of a stored sample (None when ``features`` has none). The
     stored features cover the whole simulated map (at most ``STORE_EDGE`` feature voxels a side,
-    which the simulated box never exceeds), so this is the context that inference computes."""
+    which the simulated box never exceeds), so this is the context that inference computes; the
+    solvent reference (``features.solvent_context``) was measured on the whole simulated map when
+    the sample was made."""
     if features is None or not features.n_context:
         return None
     f = torch.from_numpy(sample["features"][: features.n_bands].astype(np.float32))
-    return feature_context(f, torch.from_numpy(sample["weight"]), features)
+    ctx = feature_context(f, torch.from_numpy(sample["weight"]), features)
+    if features.solvent_context:
+        if "solvent" not in sample:
+            raise ValueError(f"sample {sample.get('structure')} seed {sample.get('seed')} has no solvent reference: "
+                             "a network with --solvent-context needs samples made with it (their own --data-dir)")
+        ctx = torch.cat([ctx, torch.tensor(sample["solvent"], dtype=torch.float32)])
+    return ctx
+
+
+def withhold_solvent(ctx: torch.Tensor, features: FeatureConfig, rng: random.Random, p: float) -> torch.Tensor:
+    """``ctx`` (`(N, G)`) with each map's solvent reference replaced, with probability ``p``, by
+    :func:`deepres.solvent.unavailable`'s (what inference gives when the map has no usable solvent),
+    so the network also learns to do without one. ``rng`` is its own stream: the crops stay those
+    of a run without it."""
+    if not features.solvent_context or p <= 0:
+        return ctx
+    k = n_solvent_values(features)
+    keep = torch.tensor([rng.random() >= p for _ in range(ctx.shape[0])], dtype=ctx.dtype, device=ctx.device)
+    out = ctx.clone()
+    out[:, -k:] *= keep[:, None]
+    return out
 
 
 def _edge_window(a: np.ndarray, starts, size: int, mode: str = "edge") -> np.ndarray:
@@ -570,7 +603,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     net, feats = make_network(spec, FeatureConfig(context_quantiles=tuple(cfg.context_quantiles),
                                                   half_maps=cfg.half_maps, n_bands=cfg.n_bands,
                                                   smooth_wavelengths=cfg.smooth_wavelengths,
-                                                  sparsity_bands=cfg.sparsity_bands), width=cfg.width,
+                                                  sparsity_bands=cfg.sparsity_bands,
+                                                  solvent_context=cfg.solvent_context), width=cfg.width,
                              dilations=tuple(cfg.dilations))
     data_dirs = [data_dir, *more_data]
     train_s = as_read_by(feats, [s for d in data_dirs for s in load_shards(d, "train")], data_dirs)
@@ -611,6 +645,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     checkpoint = checkpoint or out_path + ".ckpt"
     step, history, rng, skipped_steps, n_bad_in_a_row = 0, [], random.Random(cfg.seed), [], 0
+    withhold_rng = random.Random(cfg.seed + 1_000_033)  # its own stream: the same crops as without it
     t_start, elapsed_before = time.time(), 0.0
     if os.path.exists(checkpoint):
         ck = torch.load(checkpoint, weights_only=False, map_location=device)
@@ -620,6 +655,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         step, history, elapsed_before = ck["step"], ck["history"], ck["elapsed_s"]
         skipped_steps = ck.get("skipped_steps", [])
         rng.setstate(ck["rng"])
+        if "withhold_rng" in ck:
+            withhold_rng.setstate(ck["withhold_rng"])
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {checkpoint} at step {step}")
     net.train()
@@ -628,6 +665,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
         idxs = [rng.randrange(len(train_s)) for _ in range(cfg.batch)]
         x, y, w, ctx = _crop_batch(train_s, idxs, cfg.crop, R, rng, augment=True, contexts=contexts, device=device)
         x = x.contiguous(memory_format=torch.channels_last_3d)
+        if ctx is not None:
+            ctx = withhold_solvent(ctx, feats, withhold_rng, cfg.solvent_withhold)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
             pred = net(x, ctx)
         loss = (torch.abs(pred.float() - y) * w).sum() / torch.clamp(w.sum(), min=1.0)
@@ -666,6 +705,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
                 {
                     "net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
                     "history": history, "elapsed_s": el, "rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
+                    "withhold_rng": withhold_rng.getstate(),
                     "skipped_steps": skipped_steps,
                 },
                 checkpoint + ".tmp",
@@ -742,6 +782,13 @@ def add_arguments(p) -> None:
     p.add_argument("--noise-cutoff-scale", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="when simulating: cut low-pass noise at a scale drawn uniformly in [LO, HI] times the "
                         "field's finest resolution (default: at the finest resolution itself)")
+    p.add_argument("--solvent-context", action="store_true",
+                   help="give the network the map's solvent noise reference (each band's power outside the mask "
+                        "against inside, deepres.solvent) as more whole-map context (its samples need their own "
+                        "--data-dir)")
+    p.add_argument("--solvent-withhold", type=float, default=0.15, metavar="P",
+                   help="with --solvent-context: withhold the reference from each training map with probability P, "
+                        "as inference does for a map without usable solvent (default 0.15)")
     p.add_argument("--data-seed", type=int, default=None,
                    help="seed of the simulated samples (default: --seed); keep it to reuse a data folder")
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
@@ -771,6 +818,8 @@ def run(args) -> int:
     ncs = args.noise_cutoff_scale
     if ncs is not None and not (all(math.isfinite(x) for x in ncs) and 0 < ncs[0] <= ncs[1]):
         raise InputError(f"--noise-cutoff-scale needs 0 < LO <= HI, got {ncs[0]:g} {ncs[1]:g}")
+    if not 0 <= args.solvent_withhold < 1:
+        raise InputError(f"--solvent-withhold needs 0 <= P < 1, got {args.solvent_withhold:g}")
     if not (math.isfinite(args.corr_weight) and args.corr_weight >= 0):
         raise InputError(f"--corr-weight needs a finite value >= 0, got {args.corr_weight:g}")
     if not 0 <= args.sparsity_bands <= args.n_bands:
@@ -781,7 +830,8 @@ def run(args) -> int:
     generate_dataset(args.structures, args.data_dir, args.range, args.n_train, args.n_val, seed=data_seed,
                      workers=args.workers, features=FeatureConfig(half_maps=args.half_maps, n_bands=args.n_bands,
                                                                   smooth_wavelengths=args.smooth_wavelengths,
-                                                                  sparsity_bands=args.sparsity_bands),
+                                                                  sparsity_bands=args.sparsity_bands,
+                                                                  solvent_context=args.solvent_context),
                      post_sharpen=args.post_sharpen,
                      input_voxel_A=tuple(args.input_voxel_size) if args.input_voxel_size else None,
                      atomic_b=args.atomic_b, noise_cutoff_scale=tuple(ncs) if ncs else None)
@@ -793,7 +843,8 @@ def run(args) -> int:
                       context_quantiles=tuple(args.context_quantiles), half_maps=args.half_maps,
                       precision=args.precision, val_every=args.val_every, device=args.device,
                       n_bands=args.n_bands, smooth_wavelengths=args.smooth_wavelengths,
-                      sparsity_bands=args.sparsity_bands, corr_weight=args.corr_weight)
+                      sparsity_bands=args.sparsity_bands, corr_weight=args.corr_weight,
+                      solvent_context=args.solvent_context, solvent_withhold=args.solvent_withhold)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id, more_data=tuple(args.more_data))
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

@@ -2,10 +2,11 @@
 geometric-mean ensemble (how the shipped model of a range is chosen; see docs/models.md).
 
 Usage: python scripts/eval_val.py RANGE DATA_DIR[,DATA_DIR ...] A.pt [B.pt ...]
-       [--split train] [--max-maps N]
+       [--split train] [--max-maps N] [--by-noise]
 (several folders joined by commas: their validation samples together, as `deepres train --more-data` joins them;
 --split train scores training samples instead, e.g. maps a model has trained on against maps it has not;
---max-maps N keeps the first N samples of each folder)
+--max-maps N keeps the first N samples of each folder;
+--by-noise also scores the maps of each noise spectrum at SNR < 3 and >= 3 apart)
 e.g.   python scripts/eval_val.py low data_cache/low src/deepres/models/low.pt runs/low_v4.pt
 
 Prints, for each model and for the ensemble of all of them, the validation MAE, bias and Pearson r
@@ -14,6 +15,7 @@ mean per-map Pearson r (maps whose truth spans at least 0.1 Å, as the benchmark
 """
 
 import argparse
+import json
 
 import numpy as np
 import torch
@@ -28,6 +30,15 @@ def scores(preds, labs):
             f"r per map {v['pearson_per_map']:.3f} ({v['n_maps_varying']} maps)")
 
 
+def noise_groups(samples) -> dict[str, list[int]]:
+    """Indices of the samples by noise spectrum and SNR (< 3, >= 3), from their simulation parameters."""
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        par = json.loads(s["params"])
+        groups.setdefault(f"{par['noise_spectrum']}, SNR {'< 3' if par['snr'] < 3 else '>= 3'}", []).append(i)
+    return dict(sorted(groups.items()))
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("range")
@@ -35,6 +46,7 @@ if __name__ == "__main__":
     ap.add_argument("paths", nargs="+", metavar="MODEL.pt")
     ap.add_argument("--split", choices=["val", "train"], default="val")
     ap.add_argument("--max-maps", type=int, default=None, help="the first N samples of each folder")
+    ap.add_argument("--by-noise", action="store_true", help="also score each noise spectrum at SNR < 3 and >= 3")
     args = ap.parse_args()
     torch.set_num_threads(2)
     paths = args.paths
@@ -46,6 +58,9 @@ if __name__ == "__main__":
         p, truth = validation_predictions(lm.net, mine, lm.net.radius, lm.features, per_map=True)
         logs.append([np.log(a) for a in p])
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")
+        if args.by_noise:
+            for name, group in noise_groups(samples).items():
+                print(f"    {name:18s} {len(group):3d} maps: {scores([p[i] for i in group], [truth[i] for i in group])}")
     if len(paths) > 1:
         ens = [np.exp(np.mean([lg[i] for lg in logs], axis=0)) for i in range(len(truth))]
         print(f"{'geometric-mean ensemble':24s}: {scores(ens, truth)}")

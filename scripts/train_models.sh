@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH and PILOT_SOLVENT_HIGH select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH and SOLVENT_CTX_HIGH select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -420,4 +420,17 @@ if [ "${PILOT_SOLVENT_HIGH-0}" = 1 ]; then
     .venv/bin/deepres train "${solv[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_solvent.log 2>&1
     .venv/bin/deepres train "${solv[@]}" --model-id deepres-high-solvent-pilot --output runs/high_solvent_pilot.pt \
         > runs/train_high_solvent_pilot.log 2>&1
+fi
+# The solvent reference added to v19 alone (SOLVENT_CTX_HIGH=1, default off; 2026-12-07, third session): the pilot's maps
+# (data_cache/high600_s11_solvent, made by PILOT_SOLVENT_HIGH), 1200 float32 steps from v19 that train only the context
+# layer (--train-only ctx.: 49 x 24 values; every convolution stays v19's), seed 23, peak lr 1e-3 -> candidate
+# deepres-high-v21. Rule in docs/models.md ("Pilot: the solvent as a noise reference").
+if [ "${SOLVENT_CTX_HIGH-0}" = 1 ]; then
+    need_v19
+    [ -d data_cache/high600_s11_solvent ] || \
+        .venv/bin/deepres train "${v20_run[@]}" --data-dir data_cache/high600_s11_solvent --solvent-context --generate-only \
+            --output runs/unused.pt > runs/gen_high600_s11_solvent.log 2>&1
+    ctx_only=("${high600[@]/4e-4/1e-3}" --data-seed 11 --seed 23 --init runs/high_v19.pt --threads "$THREADS"
+              --data-dir data_cache/high600_s11_solvent --solvent-context --train-only ctx.)
+    .venv/bin/deepres train "${ctx_only[@]}" --model-id deepres-high-v21 --output runs/high_v21.pt > runs/train_high_v21.log 2>&1
 fi

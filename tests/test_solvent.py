@@ -134,9 +134,13 @@ def test_the_pipeline_measures_the_reference_and_warns_without_one(tmp_path):
     ball = _ball()
     res = deepres.estimate(data, ball, 1.0, range="low", model=lm)
     assert not any("solvent" in w for w in res.warnings)
+    ref = res.summary()["parameters"]["solvent_reference"]  # recorded with the outputs
+    np.testing.assert_allclose(ref, solvent_context(data, dilate18(ball), 1.0, 1.0, CFG)[0], atol=1e-4)
     flat = np.where(dilate18(dilate18(ball)), data, np.float32(0))
     res_flat = deepres.estimate(flat, ball, 1.0, range="low", model=lm)
     assert any("no solvent noise reference (the solvent is flat" in w for w in res_flat.warnings)
+    assert res_flat.summary()["parameters"]["solvent_reference"] is None
+    assert "solvent_reference" not in deepres.estimate(data, ball, 1.0, range="low").summary()["parameters"]
     m = ball
     assert np.abs(res.resolution.data - res_flat.resolution.data)[m].mean() > 1e-3
 
@@ -185,3 +189,32 @@ def test_fine_tuning_into_a_solvent_network_starts_from_the_old_function(tmp_pat
     x, c = torch.randn(1, 18, 24, 24, 24), torch.randn(1, 49)
     with torch.no_grad():
         torch.testing.assert_close(new(x, c), old(x, c[:, :32]))
+
+
+def test_training_only_the_context_layer_keeps_the_rest(tmp_path):
+    """--train-only ctx. from a context model into one with the reference: only the context layer moves."""
+    from deepres.model import load_model
+    from deepres.ranges import get_range
+    from deepres.train import TrainConfig, make_sample, train
+
+    s = make_sample(str(DATA / "1BVN_l_u.pdb.gz"), get_range("low"), seed=5, features=CFG)
+    data = tmp_path / "shards"
+    data.mkdir()
+    torch.save([s, s], data / "train_000.pt")
+    torch.save([s], data / "val_000.pt")
+    old = str(tmp_path / "old.pt")
+    train(str(data), old, TrainConfig(range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=1,
+                                      context_quantiles=(0.1, 0.5)), log=lambda m: None)
+    new = str(tmp_path / "new.pt")
+    train(str(data), new, TrainConfig(range_name="low", steps=4, batch=2, crop=16, val_every=4, threads=1, seed=1,
+                                      lr=1e-2, init=old, context_quantiles=(0.1, 0.5), solvent_context=True,
+                                      solvent_withhold=0.0, train_only="ctx."), log=lambda m: None)
+    a, b = load_model("low", old).net.state_dict(), load_model("low", new).net.state_dict()
+    for k, v in a.items():
+        if k != "ctx.weight":
+            assert torch.equal(v, b[k]), k
+    assert b["ctx.weight"].shape == (16, 49)
+    assert b["ctx.weight"][:, 32:].abs().max() > 0  # the reference's weights left zero
+    with pytest.raises(ValueError, match="no parameter name starts with"):
+        train(str(data), str(tmp_path / "x.pt"), TrainConfig(range_name="low", steps=1, batch=1, crop=6, threads=1,
+                                                             train_only="nothing."), log=lambda m: None)

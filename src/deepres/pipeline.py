@@ -239,9 +239,10 @@ def _crop_slices(dil: np.ndarray, margin: int, min_len: int) -> tuple[slice, ...
 def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device: str,
                      progress: ProgressFn | None, warnings: list[str], timings: dict,
                      precision: str = "float32", halves: tuple[np.ndarray, np.ndarray] | None = None,
-                     ) -> tuple[np.ndarray, float]:
+                     measured: dict | None = None) -> tuple[np.ndarray, float]:
     """Steps 2-5 on arrays already checked (``halves``: the two half maps' data, on ``vol``'s
-    grid, masked and resampled as the map is). Returns the input-grid map and the working voxel
+    grid, masked and resampled as the map is; ``measured`` receives what was measured on the map
+    for the network: ``solvent_reference``). Returns the input-grid map and the working voxel
     size."""
     from deepres import model as M
 
@@ -270,6 +271,8 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
         from deepres.solvent import solvent_context
 
         solvent, why_not = solvent_context(vol.data, dil, v_in, v_w, lm.features)
+        if measured is not None:
+            measured["solvent_reference"] = None if why_not else [round(float(v), 4) for v in solvent]
         if why_not is not None:
             warnings.append(f"no solvent noise reference ({why_not}): {lm.model_id} estimates without one, "
                             "less accurately where noise is as strong as the finest detail")
@@ -513,8 +516,9 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
     dev = str(resolve_device(device))
     if (bf16_note := bfloat16_cpu_warning(precision, dev)) is not None:
         warnings.append(bf16_note)
+    measured: dict = {}
     out, v_w = _estimate_volume(Volume(data, v_in, vol.origin_A), mask, spec, lm, dev, progress, warnings, timings,
-                                precision, halves)
+                                precision, halves, measured)
     res_vol = Volume(out, v_in, vol.origin_A, dict(vol.header))
     stats = compute_stats(out, mask)
     if stats.highest_A == stats.lowest_A:
@@ -535,7 +539,8 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
     params = {"range": spec.name, "device": str(device), "precision": precision,
               "mask_threshold_resampled": MASK_THRESHOLD, "half_maps": halves is not None,
               "estimated_from": "mean of the half maps" if halves is not None else "map",
-              "map_vs_halves_spectral_tilt": tilt, "map_vs_halves_correlation": corr}
+              "map_vs_halves_spectral_tilt": tilt, "map_vs_halves_correlation": corr,
+              **measured}
     return LocalResolution(res_vol, mask, stats, spec, v_w, lm.model_id, lm.sha256, dev, warnings, params, timings)
 
 

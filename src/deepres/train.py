@@ -367,6 +367,9 @@ class TrainConfig:
     # withheld from each training map with this probability (:func:`withhold_solvent`)
     solvent_context: bool = False
     solvent_withhold: float = 0.15
+    # train only the parameters whose names start with this (e.g. "ctx." for the whole-map context layer);
+    # "" trains all. The rest keep the --init model's values.
+    train_only: str = ""
 
 
 #: :func:`crop_correlation_loss` counts a crop when its truth has at least this standard deviation
@@ -641,7 +644,15 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     # channels-last activations: the CPU convolutions (oneDNN) run ~1.3x faster (the same function)
     net = net.to(device, memory_format=torch.channels_last_3d)
     contexts = [sample_context(s, feats) for s in train_s] if feats.n_context else None
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trained = [p for n, p in net.named_parameters() if n.startswith(cfg.train_only)]
+    if not trained:
+        raise ValueError(f"no parameter name starts with {cfg.train_only!r}")
+    for n, p in net.named_parameters():
+        p.requires_grad_(n.startswith(cfg.train_only))
+    if cfg.train_only:
+        log(f"training only {', '.join(n for n, _ in net.named_parameters() if n.startswith(cfg.train_only))} "
+            f"({sum(p.numel() for p in trained)} values); the rest stays as the start's")
+    opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     checkpoint = checkpoint or out_path + ".ckpt"
     step, history, rng, skipped_steps, n_bad_in_a_row = 0, [], random.Random(cfg.seed), [], 0
@@ -674,7 +685,7 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
             loss = loss + cfg.corr_weight * crop_correlation_loss(pred, y, w)
         opt.zero_grad()
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        grad_norm = torch.nn.utils.clip_grad_norm_(trained, 1.0)
         step += 1
         if torch.isfinite(loss) and torch.isfinite(grad_norm):
             opt.step()
@@ -789,6 +800,9 @@ def add_arguments(p) -> None:
     p.add_argument("--solvent-withhold", type=float, default=0.15, metavar="P",
                    help="with --solvent-context: withhold the reference from each training map with probability P, "
                         "as inference does for a map without usable solvent (default 0.15)")
+    p.add_argument("--train-only", default="", metavar="PREFIX",
+                   help="train only the parameters whose names start with PREFIX (e.g. ctx. for the whole-map "
+                        "context layer, with --init); default: all")
     p.add_argument("--data-seed", type=int, default=None,
                    help="seed of the simulated samples (default: --seed); keep it to reuse a data folder")
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
@@ -844,7 +858,8 @@ def run(args) -> int:
                       precision=args.precision, val_every=args.val_every, device=args.device,
                       n_bands=args.n_bands, smooth_wavelengths=args.smooth_wavelengths,
                       sparsity_bands=args.sparsity_bands, corr_weight=args.corr_weight,
-                      solvent_context=args.solvent_context, solvent_withhold=args.solvent_withhold)
+                      solvent_context=args.solvent_context, solvent_withhold=args.solvent_withhold,
+                      train_only=args.train_only)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id, more_data=tuple(args.more_data))
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

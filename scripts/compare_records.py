@@ -2,7 +2,9 @@
 model file replaces the shipped one: see docs/models.md).
 
 Usage: python scripts/compare_records.py RANGE OLD.json NEW.json [--estimator deepres] [--new-estimator NAME]
-(e.g. --new-estimator deepres-halves to compare a single-map record with a half-map one)
+(e.g. --new-estimator deepres-halves to compare a single-map record with a half-map one;
+OLD and NEW may each be several records joined by commas, whose cases are pooled, e.g. the three
+draws of held-out cases; --cases FILE keeps only the case ids of a case file)
 
 Prints the per-case MAE of both, how many cases the new record is better in, the mean MAE and the
 mean per-case Pearson r of each (cases whose r is defined in both).
@@ -14,10 +16,14 @@ import json
 import numpy as np
 
 
-def cases(path: str, range_name: str, estimator: str) -> dict:
-    with open(path) as fh:
-        doc = json.load(fh)
-    return {c["case"]["id"]: c["estimators"][estimator] for c in doc["ranges"][range_name]["cases"]}
+def cases(paths: str, range_name: str, estimator: str) -> dict:
+    """Per-case results of ``estimator`` in the records ``paths`` (comma-separated), pooled."""
+    out = {}
+    for path in paths.split(","):
+        with open(path) as fh:
+            doc = json.load(fh)
+        out |= {c["case"]["id"]: c["estimators"][estimator] for c in doc["ranges"][range_name]["cases"]}
+    return out
 
 
 if __name__ == "__main__":
@@ -27,9 +33,15 @@ if __name__ == "__main__":
     p.add_argument("new")
     p.add_argument("--estimator", default="deepres", help="estimator name in OLD (and in NEW by default)")
     p.add_argument("--new-estimator", default=None, help="estimator name in NEW")
+    p.add_argument("--cases", default=None, metavar="FILE", help="only the case ids of this case file")
     a = p.parse_args()
     old, new = cases(a.old, a.range, a.estimator), cases(a.new, a.range, a.new_estimator or a.estimator)
     ids = sorted(set(old) & set(new))
+    if a.cases:
+        with open(a.cases) as fh:
+            doc = json.load(fh)
+        keep = {c["id"] for c in (doc["cases"] if isinstance(doc, dict) else doc)}
+        ids = [i for i in ids if i in keep]
     better = 0
     for i in ids:
         mo, mn = old[i]["mae_A"], new[i]["mae_A"]

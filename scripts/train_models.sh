@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH and SOLVENT_CTX_HIGH select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH and SOLVENT_CTX_LOW select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -433,4 +433,18 @@ if [ "${SOLVENT_CTX_HIGH-0}" = 1 ]; then
     ctx_only=("${high600[@]/4e-4/1e-3}" --data-seed 11 --seed 23 --init runs/high_v19.pt --threads "$THREADS"
               --data-dir data_cache/high600_s11_solvent --solvent-context --train-only ctx.)
     .venv/bin/deepres train "${ctx_only[@]}" --model-id deepres-high-v21 --output runs/high_v21.pt > runs/train_high_v21.log 2>&1
+fi
+# The same for the low model (SOLVENT_CTX_LOW=1, default off; 2026-12-07, third session): FRESH_LOW_S12's maps made again
+# with each map's solvent reference (the same seeds: the same features; data_cache/low600_s12_solvent), then 1200 float32
+# steps from the shipped low v12 that train only the context layer (seed 24, peak lr 1e-3) -> candidate deepres-low-v13.
+# Rule in docs/models.md ("Pilot: the solvent as a noise reference").
+if [ "${SOLVENT_CTX_LOW-0}" = 1 ]; then
+    [ -f runs/low_v12.pt ] || git show 7aba9b2:src/deepres/models/low.pt > runs/low_v12.pt
+    low_ctx=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5
+             --input-voxel-size 0.8 2.5 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
+             --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --lr 1e-3 --data-seed 12 --seed 24
+             --init runs/low_v12.pt --data-dir data_cache/low600_s12_solvent --solvent-context --train-only ctx.
+             --threads "$THREADS")
+    .venv/bin/deepres train "${low_ctx[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12_solvent.log 2>&1
+    .venv/bin/deepres train "${low_ctx[@]}" --model-id deepres-low-v13 --output runs/low_v13.pt > runs/train_low_v13.log 2>&1
 fi

@@ -32,6 +32,9 @@ Design
   ``<range>3-NN``, seed + 2000) on all 47 held-out structures (10 per size tercile), made after the second
   draw had judged three high models in a row. Its structures overlap the other draws'; its seeds (field,
   noise, rotation, B-factors, voxel sizes) are new.
+- ``benchmark_cases_<range>_draw4.json`` (added 2026-12-07, third session): a fourth draw made like the
+  third (ids ``<range>4-NN``, seed + 3000), after the three draws had all judged the candidate low v13,
+  to decide between it and v12 on cases neither has seen.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ DRAW2_SEED_OFFSET = 1000
 #: Cases per range in the third draw (10 per size tercile of all held-out structures) and its seed offset.
 N_CASES_DRAW3 = 30
 DRAW3_SEED_OFFSET = 2000
+#: The fourth draw's seed offset (made like the third).
+DRAW4_SEED_OFFSET = 3000
 VOXELS = {"low": (0.8, 1.6), "high": (0.5, 0.9)}
 KINDS = ("uniform", "smooth", "domains", "radial", "mixed")
 NOISES = ("white", "coloured", "lowpass")
@@ -169,6 +174,9 @@ def main() -> None:
         doc3 = make(r, structures, sizes, n_cases=N_CASES_DRAW3, seed_offset=DRAW3_SEED_OFFSET, id_prefix=f"{r}3")
         doc3["note"] += "; third draw: all held-out structures, new seeds"
         write(f"benchmark_cases_{r}_draw3.json", doc3, count=True)
+        doc4 = make(r, structures, sizes, n_cases=N_CASES_DRAW3, seed_offset=DRAW4_SEED_OFFSET, id_prefix=f"{r}4")
+        doc4["note"] += "; fourth draw: all held-out structures, new seeds"
+        write(f"benchmark_cases_{r}_draw4.json", doc4, count=True)
 
 
 if __name__ == "__main__":

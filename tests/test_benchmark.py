@@ -128,7 +128,9 @@ def test_atom_values_trilinear_and_axis_order():
                                          ("low", "benchmark_cases_low_draw2.json"),
                                          ("high", "benchmark_cases_high_draw2.json"),
                                          ("low", "benchmark_cases_low_draw3.json"),
-                                         ("high", "benchmark_cases_high_draw3.json")])
+                                         ("high", "benchmark_cases_high_draw3.json"),
+                                         ("low", "benchmark_cases_low_draw4.json"),
+                                         ("high", "benchmark_cases_high_draw4.json")])
 def test_case_files_reference_only_heldout_structures(rname, fname):
     held = set(B.heldout_structures())
     cases = B.load_cases(rname, None if fname is None else B._data_file(fname))
@@ -162,6 +164,16 @@ def test_third_draw_has_new_seeds(rname):
     assert len(draw3) == 30
     assert not {c.seed for c in earlier} & {c.seed for c in draw3}
     assert all(c.id.startswith(f"{rname}3-") for c in draw3)
+
+
+@pytest.mark.parametrize("rname", ["low", "high"])
+def test_fourth_draw_has_new_seeds(rname):
+    earlier = [c for f in ("", "_draw2", "_draw3")
+               for c in B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}{f}.json"))]
+    draw4 = B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}_draw4.json"))
+    assert len(draw4) == 30
+    assert not {c.seed for c in earlier} & {c.seed for c in draw4}
+    assert all(c.id.startswith(f"{rname}4-") for c in draw4)
 
 
 def test_heldout_list_is_disjoint_from_training_if_known():

@@ -38,9 +38,9 @@ if __name__ == "__main__":
     old, new = cases(a.old, a.range, a.estimator), cases(a.new, a.range, a.new_estimator or a.estimator)
     ids = sorted(set(old) & set(new))
     if a.cases:
-        with open(a.cases) as fh:
-            doc = json.load(fh)
-        keep = {c["id"] for c in (doc["cases"] if isinstance(doc, dict) else doc)}
+        from deepres.benchmark import load_cases
+
+        keep = {c.id for c in load_cases(a.range, a.cases)}
         ids = [i for i in ids if i in keep]
     better = 0
     for i in ids:

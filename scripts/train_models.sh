@@ -387,12 +387,13 @@ fi
 # maps made like low_sharp1200 (half of them sharpened or blurred after the noise, input voxel sizes 0.8-2.5 A) with data
 # seed 12 (data_cache/low600_s12), 1200 float32 steps from the shipped low v11 (the file of commit a63841e; seed 24, peak
 # lr 4e-4) -> deepres-low-v12. Judged on the low third draw; rule in docs/models.md ("Planned next ... low v12"; shipped).
+# the maps and schedule of FRESH_LOW_S12, shared with SOLVENT_CTX_LOW (which adds its own start, lr and data folder)
+low600=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5
+        --input-voxel-size 0.8 2.5 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
+        --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --data-seed 12 --seed 24 --threads "$THREADS")
 if [ "${FRESH_LOW_S12-0}" = 1 ]; then
     [ -f runs/low_v11.pt ] || git show a63841e:src/deepres/models/low.pt > runs/low_v11.pt
-    s12=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5
-         --input-voxel-size 0.8 2.5 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
-         --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --lr 4e-4 --data-seed 12 --seed 24
-         --init runs/low_v11.pt --data-dir data_cache/low600_s12 --threads "$THREADS")
+    s12=("${low600[@]}" --lr 4e-4 --init runs/low_v11.pt --data-dir data_cache/low600_s12)
     .venv/bin/deepres train "${s12[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12.log 2>&1
     .venv/bin/deepres train "${s12[@]}" --model-id deepres-low-v12 --output runs/low_v12.pt > runs/train_low_v12.log 2>&1
 fi
@@ -414,10 +415,12 @@ fi
 # float32 steps, seed 23, peak lr 4e-4; the 17 new context weights start at zero, the reference withheld from 15 % of
 # the training maps on its own random stream, so the crops are v20's): v20 is its control. Criteria in docs/models.md
 # ("Pilot: the solvent as a noise reference"). WORKERS sets the simulation processes (default 2).
+# v20's run on the maps with their solvent references (PILOT_SOLVENT_HIGH; SOLVENT_CTX_HIGH trains on the same maps)
+solv=("${v20_run[@]}" --data-dir data_cache/high600_s11_solvent --solvent-context)
 if [ "${PILOT_SOLVENT_HIGH-0}" = 1 ]; then
     need_v19
-    solv=("${v20_run[@]}" --data-dir data_cache/high600_s11_solvent --solvent-context --workers "${WORKERS:-2}")
-    .venv/bin/deepres train "${solv[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_solvent.log 2>&1
+    .venv/bin/deepres train "${solv[@]}" --workers "${WORKERS:-2}" --generate-only --output runs/unused.pt \
+        > runs/gen_high600_s11_solvent.log 2>&1
     .venv/bin/deepres train "${solv[@]}" --model-id deepres-high-solvent-pilot --output runs/high_solvent_pilot.pt \
         > runs/train_high_solvent_pilot.log 2>&1
 fi
@@ -428,10 +431,8 @@ fi
 if [ "${SOLVENT_CTX_HIGH-0}" = 1 ]; then
     need_v19
     [ -d data_cache/high600_s11_solvent ] || \
-        .venv/bin/deepres train "${v20_run[@]}" --data-dir data_cache/high600_s11_solvent --solvent-context --generate-only \
-            --output runs/unused.pt > runs/gen_high600_s11_solvent.log 2>&1
-    ctx_only=("${high600[@]/4e-4/1e-3}" --data-seed 11 --seed 23 --init runs/high_v19.pt --threads "$THREADS"
-              --data-dir data_cache/high600_s11_solvent --solvent-context --train-only ctx.)
+        .venv/bin/deepres train "${solv[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_solvent.log 2>&1
+    ctx_only=("${solv[@]/4e-4/1e-3}" --train-only ctx.)  # the pilot's run at peak lr 1e-3
     .venv/bin/deepres train "${ctx_only[@]}" --model-id deepres-high-v21 --output runs/high_v21.pt > runs/train_high_v21.log 2>&1
 fi
 # The same for the low model (SOLVENT_CTX_LOW=1, default off; 2026-12-07, third session): FRESH_LOW_S12's maps made again
@@ -440,11 +441,8 @@ fi
 # Rule in docs/models.md ("Pilot: the solvent as a noise reference").
 if [ "${SOLVENT_CTX_LOW-0}" = 1 ]; then
     [ -f runs/low_v12.pt ] || git show 7aba9b2:src/deepres/models/low.pt > runs/low_v12.pt
-    low_ctx=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5
-             --input-voxel-size 0.8 2.5 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
-             --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --lr 1e-3 --data-seed 12 --seed 24
-             --init runs/low_v12.pt --data-dir data_cache/low600_s12_solvent --solvent-context --train-only ctx.
-             --threads "$THREADS")
+    low_ctx=("${low600[@]}" --lr 1e-3 --init runs/low_v12.pt --data-dir data_cache/low600_s12_solvent --solvent-context
+             --train-only ctx.)
     .venv/bin/deepres train "${low_ctx[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12_solvent.log 2>&1
     .venv/bin/deepres train "${low_ctx[@]}" --model-id deepres-low-v13 --output runs/low_v13.pt > runs/train_low_v13.log 2>&1
 fi

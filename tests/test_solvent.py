@@ -11,6 +11,7 @@ import torch
 
 from deepres.errors import InputError
 from deepres.features import FeatureConfig
+from deepres.filters import lowpass
 from deepres.mask import dilate18
 from deepres.solvent import n_values, solvent_context, unavailable
 
@@ -26,10 +27,8 @@ def _ball(shape=(64, 64, 64), radius=14.0) -> np.ndarray:
 
 
 def _filtered(a: np.ndarray, cutoff_cpv: float) -> np.ndarray:
-    fz, fy = np.fft.fftfreq(a.shape[0]), np.fft.fftfreq(a.shape[1])
-    fx = np.fft.rfftfreq(a.shape[2])
-    f = np.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)
-    return np.fft.irfftn(np.fft.rfftn(a) * (f <= cutoff_cpv), a.shape, axes=(0, 1, 2)).astype(np.float32)
+    """``a`` with everything beyond ``cutoff_cpv`` removed (a hard edge)."""
+    return lowpass(a, cutoff_cpv, rolloff_cpv=0.0)
 
 
 def _map(seed=0, noise_cut=None, signal=3.0):

@@ -33,6 +33,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from deepres.features import FeatureConfig
+from deepres.filters import radial_frequency
 from deepres.mask import dilate18
 
 #: the solvent starts this far (Å) outside the dilated mask: the density's tails stay out
@@ -89,15 +90,14 @@ def solvent_context(data: np.ndarray, mask: np.ndarray, voxel_size_A: float, wor
     if n_s < max(MIN_SOLVENT_VOXELS, MIN_SOLVENT_FRACTION * x.size):
         return unavailable(config), (f"too little solvent outside the mask ({n_s} voxels more than "
                                      f"{SOLVENT_MARGIN_A:g} A from it)")
-    x64 = x.astype(np.float64)
-    mu_s = float(x64[solvent].mean())
-    mu_m = float(x64[inside].mean())
-    ms_s = float(np.mean((x64[solvent] - mu_s) ** 2))
-    ms_m = float(np.mean((x64[inside] - mu_m) ** 2))
+    v_s, v_m = x[solvent].astype(np.float64), x[inside].astype(np.float64)
+    mu_s, mu_m = float(v_s.mean()), float(v_m.mean())
+    ms_s, ms_m = float(v_s.var()), float(v_m.var())
+    del v_s, v_m
     if not (ms_m > 0) or ms_s < FLAT_SOLVENT_RATIO * ms_m:
         return unavailable(config), "the solvent is flat (a masked map?)"
     # radial power spectra of the two regions (mean removed, zero elsewhere), per voxel of the region
-    f = _rfft_radius(x.shape)
+    f = radial_frequency(x.shape)
     cols = np.full(f.shape[-1], 2.0)  # rfft: the half-spectrum columns count twice...
     cols[0] = 1.0  # ...except the first and (even length) the last
     if x.shape[2] % 2 == 0:
@@ -131,10 +131,3 @@ def solvent_context(data: np.ndarray, mask: np.ndarray, voxel_size_A: float, wor
 def _power(a: np.ndarray) -> np.ndarray:
     ft = sfft.rfftn(a, workers=-1)
     return (ft.real.astype(np.float64) ** 2 + ft.imag.astype(np.float64) ** 2)
-
-
-def _rfft_radius(shape) -> np.ndarray:
-    fz = np.fft.fftfreq(shape[0])
-    fy = np.fft.fftfreq(shape[1])
-    fx = np.fft.rfftfreq(shape[2])
-    return np.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)

@@ -644,14 +644,15 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     # channels-last activations: the CPU convolutions (oneDNN) run ~1.3x faster (the same function)
     net = net.to(device, memory_format=torch.channels_last_3d)
     contexts = [sample_context(s, feats) for s in train_s] if feats.n_context else None
-    trained = [p for n, p in net.named_parameters() if n.startswith(cfg.train_only)]
-    if not trained:
-        raise ValueError(f"no parameter name starts with {cfg.train_only!r}")
     for n, p in net.named_parameters():
         p.requires_grad_(n.startswith(cfg.train_only))
+    names = [n for n, p in net.named_parameters() if p.requires_grad]
+    trained = [p for p in net.parameters() if p.requires_grad]
+    if not trained:
+        raise ValueError(f"no parameter name starts with {cfg.train_only!r}")
     if cfg.train_only:
-        log(f"training only {', '.join(n for n, _ in net.named_parameters() if n.startswith(cfg.train_only))} "
-            f"({sum(p.numel() for p in trained)} values); the rest stays as the start's")
+        log(f"training only {', '.join(names)} ({sum(p.numel() for p in trained)} values); the rest stays as the "
+            "start's")
     opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     checkpoint = checkpoint or out_path + ".ckpt"

@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH and SOLVENT_CTX_LOW select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH, SOLVENT_CTX_LOW and SOLVENT_NEW_LOW select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -439,10 +439,20 @@ fi
 # with each map's solvent reference (the same seeds: the same features; data_cache/low600_s12_solvent), then 1200 float32
 # steps from the shipped low v12 that train only the context layer (seed 24, peak lr 1e-3) -> candidate deepres-low-v13.
 # Rule in docs/models.md ("Pilot: the solvent as a noise reference").
+# (the arguments shared with SOLVENT_NEW_LOW)
+low_ctx=("${low600[@]}" --lr 1e-3 --init runs/low_v12.pt --data-dir data_cache/low600_s12_solvent --solvent-context)
 if [ "${SOLVENT_CTX_LOW-0}" = 1 ]; then
     [ -f runs/low_v12.pt ] || git show 7aba9b2:src/deepres/models/low.pt > runs/low_v12.pt
-    low_ctx=("${low600[@]}" --lr 1e-3 --init runs/low_v12.pt --data-dir data_cache/low600_s12_solvent --solvent-context
-             --train-only ctx.)
     .venv/bin/deepres train "${low_ctx[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12_solvent.log 2>&1
-    .venv/bin/deepres train "${low_ctx[@]}" --model-id deepres-low-v13 --output runs/low_v13.pt > runs/train_low_v13.log 2>&1
+    .venv/bin/deepres train "${low_ctx[@]}" --train-only ctx. --model-id deepres-low-v13 --output runs/low_v13.pt \
+        > runs/train_low_v13.log 2>&1
+fi
+# Only the reference's own weights (SOLVENT_NEW_LOW=1, default off; 2026-12-07, fourth session): SOLVENT_CTX_LOW's maps and
+# run, but every value of v12 stays fixed and only the 17 new columns of the context layer train (--train-new-only), so a
+# map without a reference is read exactly as v12 reads it -> candidate deepres-low-v13b. Rule in docs/models.md.
+if [ "${SOLVENT_NEW_LOW-0}" = 1 ]; then
+    [ -f runs/low_v12.pt ] || git show 7aba9b2:src/deepres/models/low.pt > runs/low_v12.pt
+    .venv/bin/deepres train "${low_ctx[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12_solvent.log 2>&1
+    .venv/bin/deepres train "${low_ctx[@]}" --train-new-only --model-id deepres-low-v13b --output runs/low_v13b.pt \
+        > runs/train_low_v13b.log 2>&1
 fi

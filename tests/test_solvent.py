@@ -190,9 +190,8 @@ def test_fine_tuning_into_a_solvent_network_starts_from_the_old_function(tmp_pat
         torch.testing.assert_close(new(x, c), old(x, c[:, :32]))
 
 
-def test_training_only_the_context_layer_keeps_the_rest(tmp_path):
-    """--train-only ctx. from a context model into one with the reference: only the context layer moves."""
-    from deepres.model import load_model
+def _context_start(tmp_path):
+    """Shards of one sample with its reference, and a 2-step context model without it (the start)."""
     from deepres.ranges import get_range
     from deepres.train import TrainConfig, make_sample, train
 
@@ -204,6 +203,15 @@ def test_training_only_the_context_layer_keeps_the_rest(tmp_path):
     old = str(tmp_path / "old.pt")
     train(str(data), old, TrainConfig(range_name="low", steps=2, batch=1, crop=6, val_every=2, threads=1, seed=1,
                                       context_quantiles=(0.1, 0.5)), log=lambda m: None)
+    return s, data, old
+
+
+def test_training_only_the_context_layer_keeps_the_rest(tmp_path):
+    """--train-only ctx. from a context model into one with the reference: only the context layer moves."""
+    from deepres.model import load_model
+    from deepres.train import TrainConfig, train
+
+    _, data, old = _context_start(tmp_path)
     new = str(tmp_path / "new.pt")
     train(str(data), new, TrainConfig(range_name="low", steps=4, batch=2, crop=16, val_every=4, threads=1, seed=1,
                                       lr=1e-2, init=old, context_quantiles=(0.1, 0.5), solvent_context=True,
@@ -217,3 +225,40 @@ def test_training_only_the_context_layer_keeps_the_rest(tmp_path):
     with pytest.raises(ValueError, match="no parameter name starts with"):
         train(str(data), str(tmp_path / "x.pt"), TrainConfig(range_name="low", steps=1, batch=1, crop=6, threads=1,
                                                              train_only="nothing."), log=lambda m: None)
+
+
+def test_training_only_the_new_weights_keeps_the_start_where_there_is_no_reference(tmp_path):
+    """--train-new-only: every value of the start stays, the reference's 17 columns train, and a map
+    without a reference (flag 0, all zeros) is read exactly as the start reads it."""
+    from deepres.model import load_model, predict
+    from deepres.train import TrainConfig, start_values, train
+
+    s, data, old = _context_start(tmp_path)
+    new = str(tmp_path / "new.pt")
+    logs = []
+    train(str(data), new, TrainConfig(range_name="low", steps=4, batch=2, crop=16, val_every=4, threads=1, seed=1,
+                                      lr=1e-2, weight_decay=0.5, init=old, context_quantiles=(0.1, 0.5),
+                                      solvent_context=True, solvent_withhold=0.0, train_new_only=True),
+          log=logs.append)
+    assert any("training only the new values of ctx.weight (272 values)" in m for m in logs)  # 16 x 17
+    m_old, m_new = load_model("low", old), load_model("low", new)
+    a, b = m_old.net.state_dict(), m_new.net.state_dict()
+    for k, v in a.items():
+        if k != "ctx.weight":
+            assert torch.equal(v, b[k]), k
+    assert torch.equal(b["ctx.weight"][:, :32], a["ctx.weight"])  # weight decay did not move them either
+    assert b["ctx.weight"][:, 32:].abs().max() > 0
+    rng = np.random.default_rng(2)
+    m = rng.normal(size=(40, 40, 40)).astype(np.float32)
+    mask = np.zeros(m.shape, bool)
+    mask[8:32, 8:32, 8:32] = True
+    ref = predict(m_old, m, mask)
+    np.testing.assert_array_equal(predict(m_new, m, mask, solvent=None), ref)
+    ref_used = predict(m_new, m, mask, solvent=np.asarray(s["solvent"], np.float32))
+    assert np.abs(ref_used - ref)[mask].max() > 0  # with a reference the new weights count
+    masks = start_values(m_new.net, m_old.net)
+    assert masks["ctx.weight"][:, :32].all() and not masks["ctx.weight"][:, 32:].any()
+    with pytest.raises(ValueError, match="has no weights that"):
+        train(str(data), str(tmp_path / "x.pt"), TrainConfig(range_name="low", steps=1, batch=1, crop=6, threads=1,
+                                                             init=old, context_quantiles=(0.1, 0.5),
+                                                             train_new_only=True), log=lambda m: None)

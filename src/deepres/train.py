@@ -370,6 +370,9 @@ class TrainConfig:
     # train only the parameters whose names start with this (e.g. "ctx." for the whole-map context layer);
     # "" trains all. The rest keep the --init model's values.
     train_only: str = ""
+    # with init: every value copied from the start stays fixed and only what the start lacks trains
+    # (:func:`start_values`; e.g. the new columns of a widened context layer)
+    train_new_only: bool = False
 
 
 #: :func:`crop_correlation_loss` counts a crop when its truth has at least this standard deviation
@@ -588,6 +591,25 @@ def init_from(net, start) -> tuple[list[str], list[str], list[str]]:
     return list(missing), list(unexpected), widened
 
 
+def start_values(net, start) -> dict[str, torch.Tensor]:
+    """Where each parameter of ``net`` holds a value :func:`init_from` copied from ``start``: a bool
+    tensor per parameter name (True: from the start), for parameters with at least one such value.
+    A parameter that ``start`` has with the same shape is all True; a widened one is True over the
+    start's slice; one that ``start`` lacks (or a residual block appended after the start's) is absent.
+    """
+    src = start.state_dict()
+    n_start = len(start.config.dilations)
+    out = {}
+    for k, p in net.named_parameters():
+        v = src.get(k)
+        if v is None or (k.startswith("blocks.") and int(k.split(".")[1]) >= n_start):
+            continue
+        m = torch.zeros(p.shape, dtype=torch.bool)
+        m[tuple(slice(0, n) for n in v.shape)] = True
+        out[k] = m
+    return out
+
+
 #: a run stops with an error after this many non-finite steps in a row (each one's update is skipped)
 MAX_SKIPS_IN_A_ROW = 50
 
@@ -614,7 +636,9 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     val_s = as_read_by(feats, [s for d in data_dirs for s in load_shards(d, "val")], data_dirs)
     if not train_s:
         raise RuntimeError(f"no training shards in {', '.join(data_dirs)}")
-    init_record = None
+    init_record, from_start = None, {}
+    if cfg.train_new_only and not cfg.init:
+        raise ValueError("training only the new weights needs a start (init)")
     if cfg.init:
         from deepres.model import load_model
 
@@ -629,6 +653,8 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
             + (f"; new context weights {missing} start at zero" if missing else "")
             + (f"; widened {widened}: weights from new channels into old ones start at zero" if widened else ""))
         init_record = {"model_id": start.model_id, "sha256": start.sha256, "training": start.training}
+        if cfg.train_new_only:
+            from_start = start_values(net, start.net)
     R = net.radius
     check_precision(cfg.precision)
     device = torch.device(cfg.device)
@@ -645,14 +671,21 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
     net = net.to(device, memory_format=torch.channels_last_3d)
     contexts = [sample_context(s, feats) for s in train_s] if feats.n_context else None
     for n, p in net.named_parameters():
-        p.requires_grad_(n.startswith(cfg.train_only))
+        p.requires_grad_(n.startswith(cfg.train_only) and not (n in from_start and bool(from_start[n].all())))
     names = [n for n, p in net.named_parameters() if p.requires_grad]
     trained = [p for p in net.parameters() if p.requires_grad]
     if not trained:
-        raise ValueError(f"no parameter name starts with {cfg.train_only!r}")
-    if cfg.train_only:
-        log(f"training only {', '.join(names)} ({sum(p.numel() for p in trained)} values); the rest stays as the "
-            "start's")
+        raise ValueError(f"no parameter name starts with {cfg.train_only!r}" if not cfg.train_new_only else
+                         f"the network has no weights that {cfg.init} lacks" +
+                         (f" among those starting with {cfg.train_only!r}" if cfg.train_only else ""))
+    # values copied from the start that share a tensor with new ones: their gradients are dropped and,
+    # after each step, the values put back (AdamW's weight decay moves them too)
+    kept = [(p, from_start[n].to(device), p.detach().clone()) for n, p in net.named_parameters()
+            if p.requires_grad and n in from_start]
+    if cfg.train_only or cfg.train_new_only:
+        n_values = sum(p.numel() for p in trained) - sum(int(m.sum()) for _, m, _ in kept)
+        log(f"training only {'the new values of ' if cfg.train_new_only else ''}{', '.join(names)} ({n_values} "
+            "values); the rest stays as the start's")
     opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     checkpoint = checkpoint or out_path + ".ckpt"
@@ -686,10 +719,15 @@ def train(data_dir: str, out_path: str, cfg: TrainConfig, checkpoint: str | None
             loss = loss + cfg.corr_weight * crop_correlation_loss(pred, y, w)
         opt.zero_grad()
         loss.backward()
+        for p, m, _ in kept:
+            p.grad.masked_fill_(m, 0.0)
         grad_norm = torch.nn.utils.clip_grad_norm_(trained, 1.0)
         step += 1
         if torch.isfinite(loss) and torch.isfinite(grad_norm):
             opt.step()
+            with torch.no_grad():
+                for p, m, v in kept:
+                    p[m] = v[m]
             n_bad_in_a_row = 0
             run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
         else:
@@ -804,6 +842,9 @@ def add_arguments(p) -> None:
     p.add_argument("--train-only", default="", metavar="PREFIX",
                    help="train only the parameters whose names start with PREFIX (e.g. ctx. for the whole-map "
                         "context layer, with --init); default: all")
+    p.add_argument("--train-new-only", action="store_true",
+                   help="with --init: train only the weights the start lacks (e.g. the new columns of a widened "
+                        "context layer); every value copied from the start stays as it is")
     p.add_argument("--data-seed", type=int, default=None,
                    help="seed of the simulated samples (default: --seed); keep it to reuse a data folder")
     p.add_argument("--model-id", default=None, help="id recorded in the model file (default deepres-<range>-v1)")
@@ -833,6 +874,8 @@ def run(args) -> int:
     ncs = args.noise_cutoff_scale
     if ncs is not None and not (all(math.isfinite(x) for x in ncs) and 0 < ncs[0] <= ncs[1]):
         raise InputError(f"--noise-cutoff-scale needs 0 < LO <= HI, got {ncs[0]:g} {ncs[1]:g}")
+    if args.train_new_only and not args.init:
+        raise InputError("--train-new-only needs --init (the model whose weights stay as they are)")
     if not 0 <= args.solvent_withhold < 1:
         raise InputError(f"--solvent-withhold needs 0 <= P < 1, got {args.solvent_withhold:g}")
     if not (math.isfinite(args.corr_weight) and args.corr_weight >= 0):
@@ -860,7 +903,7 @@ def run(args) -> int:
                       n_bands=args.n_bands, smooth_wavelengths=args.smooth_wavelengths,
                       sparsity_bands=args.sparsity_bands, corr_weight=args.corr_weight,
                       solvent_context=args.solvent_context, solvent_withhold=args.solvent_withhold,
-                      train_only=args.train_only)
+                      train_only=args.train_only, train_new_only=args.train_new_only)
     rec = train(args.data_dir, args.output, cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
                 model_id=args.model_id, more_data=tuple(args.more_data))
     print(json.dumps(rec["history"][-1] if rec["history"] else {}, indent=1))

@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import as_read_by, load_shards, validation_predictions
+from deepres.samples import as_read_by
+from deepres.shards import load_shards
+from deepres.train import validation_predictions
 
 GROUPS = {  # key: bin edges (None: each value its own group)
     "snr": [0, 1, 2, 5, 100],

@@ -28,7 +28,7 @@ from deepres.model import load_model
 from deepres.metrics import spearman
 from deepres.simulate import simulate_case
 from deepres.simulate.density import load_structure
-from deepres.train import split_structures
+from deepres.samples import split_structures
 
 ROOT = Path(__file__).resolve().parent.parent
 BINS = [-1e9, -20, -10, -5, 5, 10, 20, 40, 1e9]

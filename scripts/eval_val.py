@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import as_read_by, load_shards, map_set_scores, validation_predictions
+from deepres.samples import as_read_by
+from deepres.shards import load_shards
+from deepres.train import map_set_scores, validation_predictions
 
 
 def scores(preds, labs):

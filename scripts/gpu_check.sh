@@ -79,7 +79,7 @@ for i in $(seq 0 $((first - 1))); do : > "$GEN/$(printf 'train_%03d.pt' "$i")"; 
 setsid $PY -c "
 import sys
 from deepres.features import FeatureConfig
-from deepres.train import generate_dataset
+from deepres.samples import generate_dataset
 generate_dataset('$W/bm5', '$GEN', 'high', n_train=2 * $N_NEW, n_val=48, seed=0, workers=$GEN_WORKERS,
                  shard_size=$SHARD, features=FeatureConfig(half_maps=True))
 " > "$W/rec/generate.log" 2>&1 &

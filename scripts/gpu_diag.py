@@ -16,7 +16,8 @@ import time, sys, os, tempfile
 import numpy as np, torch, mrcfile
 sys.path.insert(0, "tests")
 import deepres
-from deepres.train import TrainConfig, make_sample, train
+from deepres.samples import make_sample
+from deepres.train import TrainConfig, train
 from deepres.model import load_model
 from deepres.features import FeatureConfig
 from deepres.ranges import get_range

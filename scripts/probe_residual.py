@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from deepres.model import load_model
-from deepres.train import as_read_by, load_shards, made_with, validation_predictions
+from deepres.samples import as_read_by, made_with
+from deepres.shards import load_shards
+from deepres.train import validation_predictions
 
 
 def ridge_r2(x_fit, y_fit, x_test, y_test, lam):

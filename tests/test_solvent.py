@@ -159,7 +159,8 @@ def test_withholding_touches_only_the_reference_and_only_some_maps():
 
 def test_samples_carry_the_reference_and_a_solvent_network_needs_it():
     from deepres.ranges import get_range
-    from deepres.train import make_sample, sample_context
+    from deepres.samples import make_sample
+    from deepres.train import sample_context
 
     s = make_sample(str(DATA / "1BVN_l_u.pdb.gz"), get_range("low"), seed=5, features=CFG)
     plain = make_sample(str(DATA / "1BVN_l_u.pdb.gz"), get_range("low"), seed=5,
@@ -193,7 +194,8 @@ def test_fine_tuning_into_a_solvent_network_starts_from_the_old_function(tmp_pat
 def _context_start(tmp_path):
     """Shards of one sample with its reference, and a 2-step context model without it (the start)."""
     from deepres.ranges import get_range
-    from deepres.train import TrainConfig, make_sample, train
+    from deepres.samples import make_sample
+    from deepres.train import TrainConfig, train
 
     s = make_sample(str(DATA / "1BVN_l_u.pdb.gz"), get_range("low"), seed=5, features=CFG)
     data = tmp_path / "shards"

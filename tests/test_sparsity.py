@@ -13,7 +13,8 @@ import torch
 from deepres.features import FeatureConfig, compute_features
 from deepres.model import load_model
 from deepres.ranges import get_range
-from deepres.train import TrainConfig, make_sample, train, validate
+from deepres.samples import make_sample
+from deepres.train import TrainConfig, train, validate
 
 DATA = Path(__file__).resolve().parent / "data"
 SPARSE = FeatureConfig(sparsity_bands=6)

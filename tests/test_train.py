@@ -16,7 +16,9 @@ from deepres.features import FeatureConfig
 from deepres.model import load_model
 from deepres.ranges import get_range
 from deepres.splits import heldout_structures
-from deepres.train import TrainConfig, as_read_by, load_shards, make_sample, split_structures, train
+from deepres.samples import as_read_by, make_sample, split_structures
+from deepres.shards import load_shards
+from deepres.train import TrainConfig, train
 
 torch.set_num_threads(1)
 DATA = Path(__file__).resolve().parent / "data"
@@ -450,7 +452,7 @@ def test_crop_batch_equals_indexing_with_clipped_indices(shape):
 def test_generated_shards_hold_the_samples_of_their_ids(tmp_path):
     """One worker pool for all shards: each shard holds the samples of its own ids in order (the
     same as simulating each alone), and shards already on disk are kept, not simulated again."""
-    from deepres.train import generate_dataset
+    from deepres.samples import generate_dataset
 
     structures = tmp_path / "structures"
     structures.mkdir()
@@ -487,7 +489,7 @@ def test_to_working_grid_keeps_positions_band_limit_and_field_values():
     """A map simulated at a coarser input sampling reaches the working grid as `deepres estimate`
     brings it there: the same physical positions, nothing above the input's Nyquist frequency,
     the mask the same region, the true field interpolated within its own values."""
-    from deepres.train import to_working_grid
+    from deepres.samples import to_working_grid
 
     v_in, v_w, n = 1.0, 0.5, 40
     z, y, x = np.indices((n, n, n)).astype(np.float32)
@@ -535,7 +537,7 @@ def test_samples_at_a_drawn_input_voxel_size():
     plain = make_sample(path, spec, seed=5, features=FeatureConfig())
     assert json.loads(plain["params"])["input_voxel_size_A"] == spec.voxel_size_A
     # the training record's summary of its data
-    from deepres.train import data_summary
+    from deepres.samples import data_summary
 
     assert data_summary([a, plain]) == {"input_voxel_size_A": [spec.voxel_size_A, pytest.approx(v)],
                                         "n_post_sharpened": 0}
@@ -602,7 +604,7 @@ def test_corr_weight_enters_training_and_zero_is_the_plain_loss(tmp_path, sample
 
 def test_atomic_b_reaches_the_simulation_and_the_record(monkeypatch):
     import deepres.simulate as sim
-    from deepres import train as T
+    from deepres import samples as T
 
     seen = {}
 

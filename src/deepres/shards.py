@@ -1,6 +1,6 @@
 """Training samples on disk: shards of simulated samples, read through memory maps.
 
-:func:`deepres.train.generate_dataset` writes each shard as ``{split}_NNN.pt`` (a list of sample
+:func:`deepres.samples.generate_dataset` writes each shard as ``{split}_NNN.pt`` (a list of sample
 dicts, ``torch.save``). Held in memory as they are, 2000 half-map samples would take ~15 GB in
 each training process. So the first time a shard is read, its arrays (``features``, ``label``,
 ``weight``) are also written as raw files beside it (``{shard}.{name}.bin``, one dtype each) with
@@ -86,7 +86,7 @@ def _read_index(shard: str) -> dict | None:
 
 def open_shard(shard: str) -> list[dict]:
     """The samples of one shard, their arrays mapped from disk (packed first if needed). A network
-    that reads fewer channels takes a view (:func:`deepres.train.as_read_by`)."""
+    that reads fewer channels takes a view (:func:`deepres.samples.as_read_by`)."""
     index = _read_index(shard) or pack_shard(shard)
     entries = index["samples"]
     if not entries:
@@ -104,7 +104,7 @@ def open_shard(shard: str) -> list[dict]:
 
 def load_shards(out_dir: str, split: str) -> list[dict]:
     """The samples of ``split`` (``"train"`` or ``"val"``) in ``out_dir``, in shard order, with all
-    their stored channels (:func:`deepres.train.as_read_by` keeps those a network reads)."""
+    their stored channels (:func:`deepres.samples.as_read_by` keeps those a network reads)."""
     samples = []
     for fn in sorted(os.listdir(out_dir)):
         if fn.startswith(split + "_") and fn.endswith(".pt"):

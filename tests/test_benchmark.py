@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from deepres import benchmark as B
+from deepres.benchmark_cases import data_file
 from deepres.metrics import aggregate, atom_values, pearson, score_map, spearman
 from deepres.volume import Volume
 
@@ -133,7 +134,7 @@ def test_atom_values_trilinear_and_axis_order():
                                          ("high", "benchmark_cases_high_draw4.json")])
 def test_case_files_reference_only_heldout_structures(rname, fname):
     held = set(B.heldout_structures())
-    cases = B.load_cases(rname, None if fname is None else B._data_file(fname))
+    cases = B.load_cases(rname, None if fname is None else data_file(fname))
     assert len(cases) >= 20
     assert len({c.structure for c in cases}) >= 20
     assert all(c.structure in held for c in cases)
@@ -151,7 +152,7 @@ def test_case_files_reference_only_heldout_structures(rname, fname):
 @pytest.mark.parametrize("rname", ["low", "high"])
 def test_second_draw_uses_other_structures_and_other_seeds(rname):
     usual = B.load_cases(rname)
-    draw2 = B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}_draw2.json"))
+    draw2 = B.load_cases(rname, data_file(f"benchmark_cases_{rname}_draw2.json"))
     assert not {c.structure for c in usual} & {c.structure for c in draw2}
     assert not {c.seed for c in usual} & {c.seed for c in draw2}
     assert all(c.id.startswith(f"{rname}2-") for c in draw2)
@@ -159,8 +160,8 @@ def test_second_draw_uses_other_structures_and_other_seeds(rname):
 
 @pytest.mark.parametrize("rname", ["low", "high"])
 def test_third_draw_has_new_seeds(rname):
-    earlier = B.load_cases(rname) + B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}_draw2.json"))
-    draw3 = B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}_draw3.json"))
+    earlier = B.load_cases(rname) + B.load_cases(rname, data_file(f"benchmark_cases_{rname}_draw2.json"))
+    draw3 = B.load_cases(rname, data_file(f"benchmark_cases_{rname}_draw3.json"))
     assert len(draw3) == 30
     assert not {c.seed for c in earlier} & {c.seed for c in draw3}
     assert all(c.id.startswith(f"{rname}3-") for c in draw3)
@@ -169,8 +170,8 @@ def test_third_draw_has_new_seeds(rname):
 @pytest.mark.parametrize("rname", ["low", "high"])
 def test_fourth_draw_has_new_seeds(rname):
     earlier = [c for f in ("", "_draw2", "_draw3")
-               for c in B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}{f}.json"))]
-    draw4 = B.load_cases(rname, B._data_file(f"benchmark_cases_{rname}_draw4.json"))
+               for c in B.load_cases(rname, data_file(f"benchmark_cases_{rname}{f}.json"))]
+    draw4 = B.load_cases(rname, data_file(f"benchmark_cases_{rname}_draw4.json"))
     assert len(draw4) == 30
     assert not {c.seed for c in earlier} & {c.seed for c in draw4}
     assert all(c.id.startswith(f"{rname}4-") for c in draw4)

@@ -25,6 +25,10 @@ What it does
    0.3 Å).
 
 Results go to ``<output-dir>/accuracy_<date>.json`` and ``.md``.
+
+This module runs the cases, the real maps and the invariance checks and holds the command line;
+the cases live in :mod:`deepres.benchmark_cases`, the estimators in :mod:`deepres.estimators`, the
+report in :mod:`deepres.benchmark_report` (their public names are importable from here too).
 """
 
 from __future__ import annotations
@@ -33,8 +37,6 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as _dt
-import inspect
-import json
 import logging
 import math
 import os
@@ -46,13 +48,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from deepres.metrics import SUPPORT_FSC, aggregate, per_residue, score_map, shell_fsc, valid_estimate
+from deepres.benchmark_cases import (DEFAULT_MAPS_DIR, DEFAULT_STRUCTURES_DIR, Case, load_cases, load_invariance_case,
+                                     maps_dir, select_cases, simulate, structures_dir)
+from deepres.benchmark_report import _fmt, _jsonable, to_markdown, write_report
+from deepres.estimators import (CaseInputs, CommandEstimator, DeepResEstimator, Estimator, OracleMedianEstimator,
+                                RelionEstimator, _slug, deepres_cli_estimator)
+from deepres.metrics import POOL_VOXELS, SUPPORT_FSC, aggregate, per_residue, score_map, shell_fsc, valid_estimate
 from deepres.ranges import get_range
+from deepres.splits import heldout_structures
 from deepres.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -76,11 +83,6 @@ __all__ = [
     "main",
 ]
 
-#: Where the bm5 structures live unless ``--structures-dir`` or ``$DEEPRES_BM5_DIR`` says otherwise.
-DEFAULT_STRUCTURES_DIR = "/work/shared/data/structures/bm5"
-#: Where the real maps live unless ``--maps-dir`` or ``$DEEPRES_MAPS_DIR`` says otherwise.
-DEFAULT_MAPS_DIR = "/work/shared/data/maps"
-
 #: Pass thresholds of the invariance checks (Å).
 INVARIANCE_LIMITS = {"scale": 0.05, "offset": 0.05, "rotation_mean": 0.1, "voxel_size_median": 0.3}
 #: Voxel sizes of the sampling check per range (Å/voxel).
@@ -91,437 +93,6 @@ INVARIANCE_VOXEL_SIZES = {"low": (0.83, 1.3), "high": (0.5, 0.83)}
 MASK_LOWPASS_A = 8.0
 MASK_FRACTION = 0.1
 MASK_DILATE_VOX = 3
-
-
-# --------------------------------------------------------------------------------------------
-# Cases
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-    """One simulated benchmark case.
-
-    Attributes
-    ----------
-    id : str
-        Unique name, e.g. ``"low-07"``.
-    range : str
-        ``"low"`` or ``"high"``: the model the case is meant for.
-    structure : str
-        File name in the bm5 folder (a held-out structure).
-    seed : int
-        Seed of the simulation.
-    voxel_size_A : float
-        Input voxel size of the simulated map, Å.
-    field_kind : str or None
-        Kind of resolution field (see :mod:`deepres.simulate.fields`); None lets the simulator draw.
-    options : dict
-        Further keyword arguments for :func:`deepres.simulate.simulate_case`.
-    """
-
-    id: str
-    range: str
-    structure: str
-    seed: int
-    voxel_size_A: float
-    field_kind: str | None = None
-    options: dict = dataclasses.field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-from deepres.splits import heldout_structures  # noqa: E402  (re-exported)
-
-
-def _data_file(name: str) -> Path:
-    return Path(str(resources.files("deepres") / "data" / name))
-
-
-def cases_path(range_name: str) -> Path:
-    """Path of the committed case list of a range."""
-    return _data_file(f"benchmark_cases_{get_range(range_name).name}.json")
-
-
-def load_cases(range_name: str, path: str | os.PathLike | None = None) -> list[Case]:
-    """Read the benchmark cases of a range.
-
-    Parameters
-    ----------
-    range_name : str
-        ``"low"`` or ``"high"``.
-    path : path-like, optional
-        A case file of the same format; default the committed one (:func:`cases_path`).
-
-    Returns
-    -------
-    list of Case
-    """
-    spec = get_range(range_name)
-    p = Path(path) if path is not None else cases_path(spec.name)
-    doc = json.loads(p.read_text())
-    return [_case(c, spec.name) for c in doc["cases"]]
-
-
-def load_invariance_case(range_name: str, path: str | os.PathLike | None = None) -> Case | None:
-    """The case the invariance checks start from (``"invariance"`` in the case file), or None."""
-    spec = get_range(range_name)
-    p = Path(path) if path is not None else cases_path(spec.name)
-    doc = json.loads(p.read_text())
-    return _case(doc["invariance"], spec.name) if doc.get("invariance") else None
-
-
-def _case(c: dict, range_name: str) -> Case:
-    return Case(
-        id=str(c["id"]),
-        range=str(c.get("range", range_name)),
-        structure=str(c["structure"]),
-        seed=int(c["seed"]),
-        voxel_size_A=float(c["voxel_size_A"]),
-        field_kind=c.get("field_kind"),
-        options=dict(c.get("options", {})),
-    )
-
-
-def select_cases(cases: Sequence[Case], n: int | None) -> list[Case]:
-    """The first ``n`` cases (all when ``n`` is None). The case files are ordered so that any
-    prefix mixes sizes, voxel sizes and field kinds."""
-    cases = list(cases)
-    return cases if n is None else cases[: max(0, int(n))]
-
-
-def structures_dir(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get("DEEPRES_BM5_DIR") or DEFAULT_STRUCTURES_DIR)
-
-
-def maps_dir(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get("DEEPRES_MAPS_DIR") or DEFAULT_MAPS_DIR)
-
-
-def simulate(case: Case, structures: Path):
-    """Simulate ``case`` with :func:`deepres.simulate.simulate_case`."""
-    from deepres.simulate import simulate_case
-
-    path = structures / case.structure
-    if not path.exists():
-        raise FileNotFoundError(f"structure {path} not found: pass --structures-dir or set DEEPRES_BM5_DIR")
-    return simulate_case(
-        str(path), get_range(case.range), case.voxel_size_A, case.seed, field_kind=case.field_kind, **case.options
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs and estimators
-# --------------------------------------------------------------------------------------------
-
-
-def _write(path: Path, vol: Volume) -> str:
-    from deepres.mrc import write_volume
-
-    write_volume(path, np.asarray(vol.data, dtype=np.float32), vol)
-    return str(path)
-
-
-@dataclasses.dataclass
-class CaseInputs:
-    """What an estimator may use for one map. Files are written on first use.
-
-    Attributes
-    ----------
-    name : str
-        Case id or real-map name.
-    range : str
-        Range to estimate in.
-    map, mask : Volume
-        Full map and binary mask (0/1) on one grid.
-    half1, half2 : Volume or None
-        Half maps, when there are any.
-    truth : Volume or None
-        True local resolution (Å), for simulated cases.
-    workdir : Path
-        Scratch folder of this case.
-    """
-
-    name: str
-    range: str
-    map: Volume
-    mask: Volume
-    half1: Volume | None = None
-    half2: Volume | None = None
-    truth: Volume | None = None
-    workdir: Path = dataclasses.field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="deepres-bench-")))
-    _files: dict = dataclasses.field(default_factory=dict, repr=False)
-
-    @property
-    def voxel_size_A(self) -> float:
-        return self.map.voxel_size_A
-
-    def files(self) -> dict[str, str]:
-        """Paths of ``map``, ``mask`` (and ``half1``, ``half2`` when present) as MRC files."""
-        if not self._files:
-            d = self.workdir / "inputs"
-            d.mkdir(parents=True, exist_ok=True)
-            self._files["map"] = _write(d / "map.mrc", self.map)
-            self._files["mask"] = _write(d / "mask.mrc", self.mask.with_data(np.asarray(self.mask.data, np.float32)))
-            for k in ("half1", "half2"):
-                v = getattr(self, k)
-                if v is not None:
-                    self._files[k] = _write(d / f"{k}.mrc", v)
-        return self._files
-
-
-class Estimator:
-    """Base class: ``run(inputs)`` returns a `(z, y, x)` resolution map (Å) on the input grid;
-    0/NaN where there is no estimate."""
-
-    name: str = "estimator"
-    #: Needs the half maps / the truth: skipped where they are absent.
-    needs_halves: bool = False
-    needs_truth: bool = False
-
-    def applies(self, inputs: CaseInputs) -> bool:
-        if self.needs_halves and (inputs.half1 is None or inputs.half2 is None):
-            return False
-        if self.needs_truth and inputs.truth is None:
-            return False
-        return True
-
-    def run(self, inputs: CaseInputs) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def describe(self) -> dict:
-        return {"name": self.name, "kind": type(self).__name__}
-
-
-class DeepResEstimator(Estimator):
-    """This package, in process, through :func:`deepres.estimate`.
-
-    Parameters
-    ----------
-    device : str
-        ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    untrained : bool
-        Use :func:`deepres.model.build_untrained` instead of the shipped model (development only:
-        same cost, meaningless values).
-    model_files : dict, optional
-        ``range -> path`` of model files to use instead of the shipped ones (e.g. a checkpoint
-        before it ships).
-    half_maps : bool
-        Give the case's half maps too, and so use the model that reads them (``<range>_halves``).
-    """
-
-    def __init__(self, device: str = "auto", untrained: bool = False, name: str = "deepres",
-                 model_files: dict | None = None, precision: str = "float32", half_maps: bool = False):
-        self.device = device
-        self.half_maps = bool(half_maps)
-        self.needs_halves = self.half_maps
-        self.precision = precision
-        self.untrained = untrained
-        self.model_files = dict(model_files or {})
-        self.name = name + ("-UNTRAINED" if untrained else "")
-        self._models: dict = {}
-        self.model_info: dict = {}
-
-    def check(self, ranges: Sequence[str]) -> None:
-        """Fail early (InputError) when a range has no model to run."""
-        from deepres.errors import InputError
-        from deepres.model import model_path
-
-        if self.untrained:
-            return
-        for r in ranges:
-            p = self.model_files.get(get_range(r).name) or model_path(r, self.half_maps)
-            if not os.path.isfile(p):
-                raise InputError(f"no model file for the {r} range ({p}): pass --model-file {r}=PATH, "
-                                 "or --untrained for a development run")
-
-    def _model_kwargs(self, range_name: str) -> dict:
-        from deepres import pipeline
-
-        range_name = get_range(range_name).name
-        if not self.untrained and range_name not in self.model_files:
-            return {}
-        if "model" not in inspect.signature(pipeline.estimate).parameters:
-            raise RuntimeError("deepres.estimate takes no 'model' argument: cannot pass another network")
-        if range_name not in self._models:
-            from deepres.model import build_untrained, load_model
-
-            self._models[range_name] = (build_untrained(range_name, half_maps=self.half_maps) if self.untrained
-                                        else load_model(range_name, self.model_files[range_name]))
-        return {"model": self._models[range_name]}
-
-    def run(self, inputs: CaseInputs) -> np.ndarray:
-        import deepres
-
-        res = deepres.estimate(
-            np.asarray(inputs.map.data, dtype=np.float32),
-            np.asarray(inputs.mask.data) > 0,
-            inputs.voxel_size_A,
-            range=inputs.range,
-            device=self.device,
-            origin_A=inputs.map.origin_A,
-            precision=self.precision,
-            **({"half_maps": (np.asarray(inputs.half1.data, dtype=np.float32),
-                              np.asarray(inputs.half2.data, dtype=np.float32))} if self.half_maps else {}),
-            **self._model_kwargs(inputs.range),
-        )
-        for attr in ("model_id", "model_sha256", "model"):
-            v = getattr(res, attr, None)
-            if isinstance(v, (str, int, float)):
-                self.model_info.setdefault(inputs.range, {})[attr] = v
-        out = res.resolution
-        return np.asarray(out.data if isinstance(out, Volume) else out, dtype=np.float32)
-
-    def describe(self) -> dict:
-        return {"name": self.name, "kind": "deepres.estimate (in process)", "device": self.device,
-                "precision": self.precision, "half_maps": self.half_maps,
-                "untrained": self.untrained, "model_files": self.model_files, "models": self.model_info}
-
-
-class CommandEstimator(Estimator):
-    """Any program, run through a shell command template.
-
-    Parameters
-    ----------
-    template : str
-        Command line with placeholders ``{map} {mask} {half1} {half2} {outdir} {voxel_size}
-        {range}``, each replaced by a shell-quoted value.
-    output_name : str
-        File (MRC, on the input grid) the command writes in ``{outdir}``.
-    name : str
-        Label in the report.
-    timeout_s : float, optional
-        Kill the command after this many seconds.
-    """
-
-    def __init__(self, template: str, output_name: str, name: str = "command", timeout_s: float | None = None):
-        self.template = template
-        self.output_name = output_name
-        self.name = name
-        self.timeout_s = timeout_s
-        self.needs_halves = "{half1}" in template or "{half2}" in template
-
-    def command_for(self, inputs: CaseInputs, outdir: Path) -> str:
-        f = inputs.files()
-        values = {
-            "map": f["map"],
-            "mask": f["mask"],
-            "half1": f.get("half1", ""),
-            "half2": f.get("half2", ""),
-            "outdir": str(outdir),
-            "voxel_size": f"{inputs.voxel_size_A:.6g}",
-            "range": inputs.range,
-        }
-        return self.template.format(**{k: shlex.quote(v) for k, v in values.items()})
-
-    def run(self, inputs: CaseInputs) -> np.ndarray:
-        from deepres.mrc import read_volume
-
-        outdir = inputs.workdir / f"out-{_slug(self.name)}"
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        outdir.mkdir(parents=True)
-        cmd = self.command_for(inputs, outdir)
-        logger.debug("running %s", cmd)
-        proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=self.timeout_s)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
-            raise RuntimeError(f"command exited with status {proc.returncode}: {' | '.join(tail)}")
-        out = outdir / self.output_name
-        if not out.exists():
-            raise RuntimeError(f"command wrote no {self.output_name} in its output folder")
-        vol = read_volume(out, voxel_size_A=inputs.voxel_size_A, what="estimate")
-        if vol.shape != inputs.map.shape:
-            raise RuntimeError(f"estimate grid {vol.shape} differs from the input grid {inputs.map.shape}")
-        return np.asarray(vol.data, dtype=np.float32)
-
-    def describe(self) -> dict:
-        return {"name": self.name, "kind": "command", "template": self.template, "output": self.output_name}
-
-
-def deepres_cli_estimator(device: str = "auto", precision: str = "float32") -> CommandEstimator:
-    """``deepres estimate`` in a subprocess (the same tool as a user runs)."""
-    exe = Path(sys.executable).parent / "deepres"  # the console script of this interpreter's environment
-    prefix = shlex.quote(str(exe)) if exe.exists() else f"{shlex.quote(sys.executable)} -m deepres"
-    template = (
-        f"{prefix} estimate {{map}} --mask {{mask}} --range {{range}} --output-dir {{outdir}} "
-        f"--device {shlex.quote(device)} --precision {shlex.quote(precision)} --force --quiet --no-report"
-    )
-    return CommandEstimator(template, "resolution.mrc", name="deepres-cli")
-
-
-class OracleMedianEstimator(Estimator):
-    """A constant map equal to the median of the truth inside the mask (knows the answer's
-    global figure, nothing local): the error any useful local estimator must beat."""
-
-    name = "oracle-median"
-    needs_truth = True
-
-    def run(self, inputs: CaseInputs) -> np.ndarray:
-        m = np.asarray(inputs.mask.data) > 0
-        med = float(np.median(np.asarray(inputs.truth.data)[m])) if m.any() else 0.0
-        return np.where(m, np.float32(med), np.float32(0.0)).astype(np.float32)
-
-    def describe(self) -> dict:
-        return {"name": self.name, "kind": "constant = median of the truth in the mask (reference)"}
-
-
-class RelionEstimator(CommandEstimator):
-    """RELION's local resolution (``relion_postprocess --locres``) from the two half maps.
-
-    Parameters
-    ----------
-    sampling_A : float
-        ``--locres_sampling``: spacing of the local FSC sampling points in Å (RELION's default is
-        25 Å; the spherical mask radius is half of it, ``--locres_maskrad`` default).
-    executable : str
-        Program name or path.
-    every : int
-        Run on every ``every``-th case only (1 = all), to bound the runtime.
-    """
-
-    needs_halves = True
-
-    def __init__(self, sampling_A: float = 15.0, executable: str = "relion_postprocess", every: int = 1,
-                 timeout_s: float | None = 900):
-        self.sampling_A = float(sampling_A)
-        self.executable = executable
-        self.every = max(1, int(every))
-        template = (
-            f"{shlex.quote(executable)} --i {{half1}} --i2 {{half2}} --mask {{mask}} --angpix {{voxel_size}} "
-            f"--locres --locres_sampling {self.sampling_A:g} --o {{outdir}}/relion"
-        )
-        super().__init__(template, "relion_locres.mrc", name="relion", timeout_s=timeout_s)
-        self._count = 0
-
-    @staticmethod
-    def find(executable: str = "relion_postprocess") -> str | None:
-        """Path of ``relion_postprocess`` on PATH, or None."""
-        return shutil.which(executable)
-
-    @staticmethod
-    def version(executable: str = "relion_postprocess") -> str | None:
-        try:
-            p = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        for line in (p.stdout + p.stderr).splitlines():
-            if "RELION" in line.upper() and any(ch.isdigit() for ch in line):
-                return line.strip()
-        return None
-
-    def applies(self, inputs: CaseInputs) -> bool:
-        return super().applies(inputs)
-
-    def describe(self) -> dict:
-        return {"name": self.name, "kind": "relion_postprocess --locres", "executable": self.find(self.executable),
-                "version": self.version(self.executable), "locres_sampling_A": self.sampling_A,
-                "every_nth_case": self.every, "template": self.template}
-
-
-def _slug(s: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
 
 
 # --------------------------------------------------------------------------------------------
@@ -667,10 +238,6 @@ def run_cases(
     return {"cases": rows, "summary": summary}
 
 
-#: Mask voxels per case kept for the pooled scores (a fixed random subset, so large maps do not dominate).
-POOL_VOXELS = 20000
-
-
 def _pool_sample(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     est = np.asarray(estimate, dtype=np.float64)[mask]
     tru = np.asarray(truth, dtype=np.float64)[mask]
@@ -706,23 +273,6 @@ def _progress_line(name: str, est: str, entry: dict) -> str:
         f"{name:>10} {est:<20} MAE {_fmt(entry.get('mae_A'))} bias {_fmt(entry.get('bias_A'), signed=True)} "
         f"r {_fmt(entry.get('pearson'))} cov {_fmt(entry.get('coverage'))} {entry['time_s']:.1f} s"
     )
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist()) if x.size <= 64 else f"<array {x.shape}>"
-    if isinstance(x, (str, int, bool)) or x is None:
-        return x
-    return str(x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1150,189 +700,6 @@ def _version() -> str:
         return __version__
     except Exception:
         return "unknown"
-
-
-def _fmt(x, nd: int = 2, signed: bool = False) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    return f"{x:+.{nd}f}" if signed else f"{x:.{nd}f}"
-
-
-def to_markdown(doc: dict) -> str:
-    """Markdown report of a :func:`run_benchmark` document."""
-    L: list[str] = []
-    est = doc.get("estimator") or {}
-    L.append(f"# deepres accuracy benchmark — {doc.get('date', '')}")
-    L.append("")
-    L.append(f"- estimator under test: **{est.get('name', '?')}** ({est.get('kind', '')})")
-    if est.get("untrained"):
-        L.append("- **WARNING: untrained network (development run): the numbers say nothing about accuracy.**")
-    if est.get("models"):
-        L.append(f"- models: `{json.dumps(est['models'])}`")
-    L.append(f"- deepres {doc.get('deepres_version')} at commit {doc.get('git_commit')}")
-    mi = doc.get("machine", {})
-    L.append(f"- machine: {mi.get('cpu_model', '?')}, {mi.get('cpu_count')} cores, torch {mi.get('torch')} "
-             f"({mi.get('torch_threads')} threads), GPU {mi.get('cuda') or 'none'}")
-    rel = doc.get("relion") or {}
-    if rel.get("version") or rel.get("executable"):
-        L.append(f"- RELION: {rel.get('version') or rel.get('executable')} — `relion_postprocess --locres "
-                 f"--locres_sampling {rel.get('locres_sampling_A'):g}` on the half maps"
-                 + (f", on every {rel['every_nth_case']}-th case only (cases 0, {rel['every_nth_case']}, "
-                    f"{2 * rel['every_nth_case']}, ...) to bound the runtime"
-                    if rel.get("every_nth_case", 1) > 1 else ""))
-    else:
-        L.append(f"- **RELION: not run** — {rel.get('note', 'not available')}")
-    L.append(f"- total time {doc.get('total_time_s', 0):.0f} s; command: `{doc.get('command', '')}`")
-    L.append("")
-    L.append("Metrics are over the mask voxels with an estimate (finite, non-zero); *coverage* is the fraction "
-             "of mask voxels that have one. MAE/median AE/bias in Å (bias = estimate − truth); r = Pearson, "
-             "ρ = Spearman, per case, then averaged over cases. `oracle-median` is a constant equal to the "
-             "true median of the case.")
-    for rname, res in doc.get("ranges", {}).items():
-        spec = get_range(rname)
-        L.append("")
-        L.append(f"## Range {rname} ({spec.label} Å, working sampling {spec.voxel_size_A:g} Å)")
-        L.append("")
-        rows = res.get("cases", [])
-        if rows:
-            vs = [r["case"]["voxel_size_A"] for r in rows]
-            sim = [r.get("simulate_s", 0.0) for r in rows]
-            L.append(f"{len(rows)} simulated cases on {len({r['case']['structure'] for r in rows})} held-out structures, "
-                     f"input voxel sizes {min(vs):g}–{max(vs):g} Å; simulation {sum(sim):.0f} s in all, "
-                     f"range total {res.get('time_s', 0):.0f} s.")
-            L.append("")
-        L.append("| estimator | cases | MAE | median AE | RMSE | bias | r | ρ | within 1 Å | coverage | time/case (s) |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-        for name, a in res.get("summary", {}).items():
-            if name.startswith("_"):
-                continue
-            err = f" ({a['n_errors']} failed)" if a.get("n_errors") else ""
-            L.append(f"| {name} | {a['n_cases']}{err} | {_fmt(a.get('mae_A_mean'))} | {_fmt(a.get('median_ae_A_median'))} | "
-                     f"{_fmt(a.get('rmse_A_mean'))} | {_fmt(a.get('bias_A_mean'), signed=True)} | "
-                     f"{_fmt(a.get('pearson_mean'))} | {_fmt(a.get('spearman_mean'))} | {_fmt(a.get('within_1A_mean'))} | "
-                     f"{_fmt(a.get('coverage_mean'))} | {_fmt(a.get('time_s_mean'), 1)} |")
-        pooled_rows = [(n, a["pooled"]) for n, a in res.get("summary", {}).items()
-                       if not n.startswith("_") and a.get("pooled")]
-        if pooled_rows:
-            L.append("")
-            L.append(f"Pooled over the mask voxels of all cases (up to {POOL_VOXELS} random voxels per case):")
-            L.append("")
-            L.append("| estimator | voxels | MAE | bias | r | ρ |")
-            L.append("|---|---|---|---|---|---|")
-            for n, p in pooled_rows:
-                L.append(f"| {n} | {p['n_voxels']} | {_fmt(p.get('mae_A'))} | {_fmt(p.get('bias_A'), signed=True)} | "
-                         f"{_fmt(p.get('pearson'))} | {_fmt(p.get('spearman'))} |")
-        paired = res.get("summary", {}).get("_paired")
-        if paired:
-            L.append("")
-            L.append(f"Same table on the {len(paired['case_ids'])} cases every estimator ran on:")
-            L.append("")
-            L.append("| estimator | MAE | bias | r | ρ | coverage |")
-            L.append("|---|---|---|---|---|---|")
-            for name, a in paired.items():
-                if name == "case_ids":
-                    continue
-                L.append(f"| {name} | {_fmt(a.get('mae_A_mean'))} | {_fmt(a.get('bias_A_mean'), signed=True)} | "
-                         f"{_fmt(a.get('pearson_mean'))} | {_fmt(a.get('spearman_mean'))} | {_fmt(a.get('coverage_mean'))} |")
-        sup = res.get("summary", {}).get("_supported")
-        if sup:
-            L.append("")
-            L.append(f"Only the {len(sup['case_ids'])} of {sup['n_cases_with_fsc']} cases whose best labels the data "
-                     f"support: half-map FSC ≥ {SUPPORT_FSC} at the truth's 10th-percentile resolution (column FSC "
-                     "below; shell of one roll-off width below the cut-off). In the others the content the "
-                     "label promises is under the noise:")
-            L.append("")
-            L.append("| estimator | cases | MAE | bias | r | ρ | within 1 Å |")
-            L.append("|---|---|---|---|---|---|---|")
-            for name, a in sup.items():
-                if name in ("case_ids", "n_cases_with_fsc") or not a.get("n_cases"):
-                    continue
-                L.append(f"| {name} | {a['n_cases']} | {_fmt(a.get('mae_A_mean'))} | {_fmt(a.get('bias_A_mean'), signed=True)} | "
-                         f"{_fmt(a.get('pearson_mean'))} | {_fmt(a.get('spearman_mean'))} | {_fmt(a.get('within_1A_mean'))} |")
-        names = [n for n in res.get("summary", {}) if not n.startswith("_")]
-        L.append("")
-        L.append("Per case (MAE / bias / r; '·' = not run):")
-        L.append("")
-        L.append("| case | structure | Å/vox | field | truth median | FSC | " + " | ".join(names) + " |")
-        L.append("|---|---|---|---|---|---|" + "---|" * len(names))
-        for row in res.get("cases", []):
-            c = row["case"]
-            cells = []
-            for n in names:
-                e = row.get("estimators", {}).get(n)
-                if e is None:
-                    cells.append("·")
-                elif "error" in e:
-                    cells.append("error")
-                else:
-                    cells.append(f"{_fmt(e.get('mae_A'))} / {_fmt(e.get('bias_A'), signed=True)} / {_fmt(e.get('pearson'))}")
-            if "error" in row:
-                cells = [row["error"]] + [""] * (len(names) - 1)
-            L.append(f"| {c['id']} | {c['structure'].replace('.pdb.gz', '')} | {c['voxel_size_A']:g} | "
-                     f"{c.get('field_kind') or 'drawn'} | {_fmt(row.get('truth_median_A'))} | "
-                     f"{_fmt(row.get('fsc_at_truth_p10'))} | " + " | ".join(cells) + " |")
-        if res.get("real_maps"):
-            L.append("")
-            L.append("Real maps (median of the estimate inside the mask next to the known figure):")
-            L.append("")
-            L.append("| map | Å/vox | known (Å) | estimator | median (Å) | p10–p90 (Å) | coverage | per-residue ρ vs B "
-                     "(distinct B values) | per-residue ρ vs distance from centre | per-residue ρ vs exposure (1/WCN) | mask |")
-            L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-            for row in res["real_maps"]:
-                if "error" in row:
-                    L.append(f"| {row['name']} | | {row['known_A']:g} | error: {row['error']} |" + " |" * 7)
-                    continue
-                for n, e in row["estimators"].items():
-                    pr = e.get("per_residue") or {}
-                    prs = (f"{_fmt(pr.get('spearman_vs_bfactor'))} ({pr.get('n_residues')} res., "
-                           f"{pr.get('n_distinct_bfactors', '?')} distinct B)"
-                           if "spearman_vs_bfactor" in pr else ("error" if "error" in pr else "–"))
-                    prd = _fmt(pr.get("spearman_vs_centre_distance")) if "spearman_vs_bfactor" in pr else "–"
-                    pre = _fmt(pr.get("spearman_vs_exposure")) if "spearman_vs_bfactor" in pr else "–"
-                    if "error" in e:
-                        L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} | {n} | error |" + " |" * 6)
-                        continue
-                    L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} ({row['known_note']}) | {n} | "
-                             f"{_fmt(e.get('median_A'))} | {_fmt(e.get('p10_A'))}–{_fmt(e.get('p90_A'))} | "
-                             f"{_fmt(e.get('coverage'))} | {prs} | {prd} | {pre} | {row.get('mask', '')} |")
-        inv = res.get("invariance")
-        if inv:
-            L.append("")
-            L.append(f"Invariance checks on {inv['case']['id']} ({inv['case']['structure']}), "
-                     f"{'all passed' if inv.get('all_passed') else '**not all passed**'}:")
-            if inv.get("error"):
-                L.append(f"error: {inv['error']}")
-            L.append("")
-            L.append("| check | statistic | value (Å) | limit (Å) | result | detail |")
-            L.append("|---|---|---|---|---|---|")
-            for name, c in inv.get("checks", {}).items():
-                if "error" in c:
-                    L.append(f"| {name} | | | | FAIL | {c['error']} |")
-                    continue
-                stat = c.get("statistic")
-                detail = ""
-                if name == "voxel_size":
-                    detail = (f"medians {', '.join(_fmt(x) for x in c['est_median_A'])} at "
-                              f"{', '.join(f'{v:g}' for v in c['voxel_sizes_A'])} Å/vox (truth "
-                              f"{', '.join(_fmt(x) for x in c['truth_median_A'])})")
-                elif "mean_abs_A" in c:
-                    detail = f"max {_fmt(c.get('max_abs_A'), 3)}, mean {_fmt(c.get('mean_abs_A'), 3)}"
-                L.append(f"| {name} | {stat} | {_fmt(c.get(stat), 3)} | {c['limit_A']:g} | "
-                         f"{'pass' if c.get('passed') else 'FAIL'} | {detail} |")
-    L.append("")
-    return "\n".join(L)
-
-
-def write_report(doc: dict, output_dir: Path, stem: str | None = None) -> tuple[Path, Path]:
-    """Write ``<stem>.json`` and ``<stem>.md``; the stem defaults to ``accuracy_<date>``."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    stem = stem or f"accuracy_{_dt.date.today().isoformat()}"
-    jp = output_dir / f"{stem}.json"
-    mp = output_dir / f"{stem}.md"
-    jp.write_text(json.dumps(_jsonable(doc), indent=1) + "\n")
-    mp.write_text(to_markdown(doc))
-    return jp, mp
 
 
 # --------------------------------------------------------------------------------------------

@@ -190,6 +190,9 @@ def aggregate(scores: Iterable[Mapping], times_s: Sequence[float] | None = None)
 
 #: FSC of the half maps at or above which a case's labels count as supported by its data.
 SUPPORT_FSC = 0.143
+#: Mask voxels per case kept for the benchmark's pooled scores (a fixed random subset, so large maps
+#: do not dominate).
+POOL_VOXELS = 20000
 
 
 def shell_fsc(half1: np.ndarray, half2: np.ndarray, mask: np.ndarray, voxel_size_A: float,

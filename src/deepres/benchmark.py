@@ -54,9 +54,9 @@ import numpy as np
 
 from deepres.benchmark_cases import (DEFAULT_MAPS_DIR, DEFAULT_STRUCTURES_DIR, Case, load_cases, load_invariance_case,
                                      maps_dir, select_cases, simulate, structures_dir)
-from deepres.benchmark_report import _fmt, _jsonable, to_markdown, write_report
+from deepres.benchmark_report import fmt, jsonable, to_markdown, write_report
 from deepres.estimators import (CaseInputs, CommandEstimator, DeepResEstimator, Estimator, OracleMedianEstimator,
-                                RelionEstimator, _slug, deepres_cli_estimator)
+                                RelionEstimator, slug, deepres_cli_estimator)
 from deepres.metrics import POOL_VOXELS, SUPPORT_FSC, aggregate, per_residue, score_map, shell_fsc, valid_estimate
 from deepres.ranges import get_range
 from deepres.splits import heldout_structures
@@ -184,9 +184,9 @@ def run_cases(
                 row["fsc_at_truth_p10"] = fsc if math.isfinite(fsc) else None
             params = getattr(sc, "params", None)
             if isinstance(params, dict):
-                row["params"] = _jsonable(params)
+                row["params"] = jsonable(params)
             inputs = CaseInputs(case.id, case.range, sc.map, mask, getattr(sc, "half1", None),
-                                getattr(sc, "half2", None), sc.truth, root / _slug(case.id))
+                                getattr(sc, "half2", None), sc.truth, root / slug(case.id))
             for est in estimators:
                 if not est.applies(inputs):
                     continue
@@ -270,8 +270,8 @@ def _progress_line(name: str, est: str, entry: dict) -> str:
     if "error" in entry:
         return f"{name:>10} {est:<20} ERROR {entry['error']}"
     return (
-        f"{name:>10} {est:<20} MAE {_fmt(entry.get('mae_A'))} bias {_fmt(entry.get('bias_A'), signed=True)} "
-        f"r {_fmt(entry.get('pearson'))} cov {_fmt(entry.get('coverage'))} {entry['time_s']:.1f} s"
+        f"{name:>10} {est:<20} MAE {fmt(entry.get('mae_A'))} bias {fmt(entry.get('bias_A'), signed=True)} "
+        f"r {fmt(entry.get('pearson'))} cov {fmt(entry.get('coverage'))} {entry['time_s']:.1f} s"
     )
 
 
@@ -385,7 +385,7 @@ def run_real_maps(range_name: str, estimators: Sequence[Estimator], maps_root: P
         row["n_mask"] = int(m.sum())
         row["voxel_size_A"] = vol.voxel_size_A
         row["floor_A"] = get_range(range_name).floor_A(vol.voxel_size_A)
-        inputs = CaseInputs(rm.name, range_name, vol, mask, workdir=workdir / _slug(rm.name))
+        inputs = CaseInputs(rm.name, range_name, vol, mask, workdir=workdir / slug(rm.name))
         for est in estimators:
             if not est.applies(inputs):
                 continue
@@ -421,7 +421,7 @@ def run_real_maps(range_name: str, estimators: Sequence[Estimator], maps_root: P
                         entry["per_residue"] = {"error": f"{type(exc).__name__}: {exc}"}
             row["estimators"][est.name] = entry
             if progress:
-                progress(f"{rm.name:>16} {est.name:<20} median {_fmt(entry.get('median_A'))} "
+                progress(f"{rm.name:>16} {est.name:<20} median {fmt(entry.get('median_A'))} "
                          f"(known {rm.known_A:g}) {dt:.1f} s")
         shutil.rmtree(inputs.workdir, ignore_errors=True)
         rows.append(row)
@@ -479,7 +479,7 @@ def run_invariance(range_name: str, est: Estimator, base_case: Case, structures:
         v = Volume(data.astype(np.float32), grid.voxel_size_A, grid.origin_A)
         inp = CaseInputs(f"{base_case.id}-{tag}", range_name, v, Volume(mk.astype(np.float32), grid.voxel_size_A,
                                                                        grid.origin_A),
-                         workdir=workdir / _slug(f"inv-{base_case.id}-{tag}"))
+                         workdir=workdir / slug(f"inv-{base_case.id}-{tag}"))
         arr, dt, err = _run_one(est, inp)
         shutil.rmtree(inp.workdir, ignore_errors=True)
         if err is not None:
@@ -491,7 +491,7 @@ def run_invariance(range_name: str, est: Estimator, base_case: Case, structures:
         stats.update(statistic=stat_key, limit_A=limit, passed=(val is not None and val <= limit))
         out["checks"][name] = stats
         if progress:
-            progress(f"  invariance {name:<14} {stat_key} {_fmt(val)} (limit {limit:g}) "
+            progress(f"  invariance {name:<14} {stat_key} {fmt(val)} (limit {limit:g}) "
                      f"{'pass' if stats['passed'] else 'FAIL'}")
 
     try:

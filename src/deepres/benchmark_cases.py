@@ -55,7 +55,6 @@ class Case:
         return dataclasses.asdict(self)
 
 
-
 def data_file(name: str) -> Path:
     """Path of a file shipped in ``deepres/data`` (e.g. ``benchmark_cases_low_draw3.json``)."""
     return Path(str(resources.files("deepres") / "data" / name))

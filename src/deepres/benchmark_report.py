@@ -14,24 +14,26 @@ from deepres.metrics import POOL_VOXELS, SUPPORT_FSC
 from deepres.ranges import get_range
 
 
-def _jsonable(x):
+def jsonable(x):
+    """``x`` with NumPy scalars as Python numbers, non-finite floats as None, large arrays summarised."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.floating, float)):
         x = float(x)
         return x if math.isfinite(x) else None
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist()) if x.size <= 64 else f"<array {x.shape}>"
+        return jsonable(x.tolist()) if x.size <= 64 else f"<array {x.shape}>"
     if isinstance(x, (str, int, bool)) or x is None:
         return x
     return str(x)
 
 
-def _fmt(x, nd: int = 2, signed: bool = False) -> str:
+def fmt(x, nd: int = 2, signed: bool = False) -> str:
+    """A number for the report: ``nd`` decimals (with sign if ``signed``), '–' for None or non-finite."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
     return f"{x:+.{nd}f}" if signed else f"{x:.{nd}f}"
@@ -86,10 +88,10 @@ def to_markdown(doc: dict) -> str:
             if name.startswith("_"):
                 continue
             err = f" ({a['n_errors']} failed)" if a.get("n_errors") else ""
-            L.append(f"| {name} | {a['n_cases']}{err} | {_fmt(a.get('mae_A_mean'))} | {_fmt(a.get('median_ae_A_median'))} | "
-                     f"{_fmt(a.get('rmse_A_mean'))} | {_fmt(a.get('bias_A_mean'), signed=True)} | "
-                     f"{_fmt(a.get('pearson_mean'))} | {_fmt(a.get('spearman_mean'))} | {_fmt(a.get('within_1A_mean'))} | "
-                     f"{_fmt(a.get('coverage_mean'))} | {_fmt(a.get('time_s_mean'), 1)} |")
+            L.append(f"| {name} | {a['n_cases']}{err} | {fmt(a.get('mae_A_mean'))} | {fmt(a.get('median_ae_A_median'))} | "
+                     f"{fmt(a.get('rmse_A_mean'))} | {fmt(a.get('bias_A_mean'), signed=True)} | "
+                     f"{fmt(a.get('pearson_mean'))} | {fmt(a.get('spearman_mean'))} | {fmt(a.get('within_1A_mean'))} | "
+                     f"{fmt(a.get('coverage_mean'))} | {fmt(a.get('time_s_mean'), 1)} |")
         pooled_rows = [(n, a["pooled"]) for n, a in res.get("summary", {}).items()
                        if not n.startswith("_") and a.get("pooled")]
         if pooled_rows:
@@ -99,8 +101,8 @@ def to_markdown(doc: dict) -> str:
             L.append("| estimator | voxels | MAE | bias | r | ρ |")
             L.append("|---|---|---|---|---|---|")
             for n, p in pooled_rows:
-                L.append(f"| {n} | {p['n_voxels']} | {_fmt(p.get('mae_A'))} | {_fmt(p.get('bias_A'), signed=True)} | "
-                         f"{_fmt(p.get('pearson'))} | {_fmt(p.get('spearman'))} |")
+                L.append(f"| {n} | {p['n_voxels']} | {fmt(p.get('mae_A'))} | {fmt(p.get('bias_A'), signed=True)} | "
+                         f"{fmt(p.get('pearson'))} | {fmt(p.get('spearman'))} |")
         paired = res.get("summary", {}).get("_paired")
         if paired:
             L.append("")
@@ -111,8 +113,8 @@ def to_markdown(doc: dict) -> str:
             for name, a in paired.items():
                 if name == "case_ids":
                     continue
-                L.append(f"| {name} | {_fmt(a.get('mae_A_mean'))} | {_fmt(a.get('bias_A_mean'), signed=True)} | "
-                         f"{_fmt(a.get('pearson_mean'))} | {_fmt(a.get('spearman_mean'))} | {_fmt(a.get('coverage_mean'))} |")
+                L.append(f"| {name} | {fmt(a.get('mae_A_mean'))} | {fmt(a.get('bias_A_mean'), signed=True)} | "
+                         f"{fmt(a.get('pearson_mean'))} | {fmt(a.get('spearman_mean'))} | {fmt(a.get('coverage_mean'))} |")
         sup = res.get("summary", {}).get("_supported")
         if sup:
             L.append("")
@@ -126,8 +128,8 @@ def to_markdown(doc: dict) -> str:
             for name, a in sup.items():
                 if name in ("case_ids", "n_cases_with_fsc") or not a.get("n_cases"):
                     continue
-                L.append(f"| {name} | {a['n_cases']} | {_fmt(a.get('mae_A_mean'))} | {_fmt(a.get('bias_A_mean'), signed=True)} | "
-                         f"{_fmt(a.get('pearson_mean'))} | {_fmt(a.get('spearman_mean'))} | {_fmt(a.get('within_1A_mean'))} |")
+                L.append(f"| {name} | {a['n_cases']} | {fmt(a.get('mae_A_mean'))} | {fmt(a.get('bias_A_mean'), signed=True)} | "
+                         f"{fmt(a.get('pearson_mean'))} | {fmt(a.get('spearman_mean'))} | {fmt(a.get('within_1A_mean'))} |")
         names = [n for n in res.get("summary", {}) if not n.startswith("_")]
         L.append("")
         L.append("Per case (MAE / bias / r; '·' = not run):")
@@ -144,12 +146,12 @@ def to_markdown(doc: dict) -> str:
                 elif "error" in e:
                     cells.append("error")
                 else:
-                    cells.append(f"{_fmt(e.get('mae_A'))} / {_fmt(e.get('bias_A'), signed=True)} / {_fmt(e.get('pearson'))}")
+                    cells.append(f"{fmt(e.get('mae_A'))} / {fmt(e.get('bias_A'), signed=True)} / {fmt(e.get('pearson'))}")
             if "error" in row:
                 cells = [row["error"]] + [""] * (len(names) - 1)
             L.append(f"| {c['id']} | {c['structure'].replace('.pdb.gz', '')} | {c['voxel_size_A']:g} | "
-                     f"{c.get('field_kind') or 'drawn'} | {_fmt(row.get('truth_median_A'))} | "
-                     f"{_fmt(row.get('fsc_at_truth_p10'))} | " + " | ".join(cells) + " |")
+                     f"{c.get('field_kind') or 'drawn'} | {fmt(row.get('truth_median_A'))} | "
+                     f"{fmt(row.get('fsc_at_truth_p10'))} | " + " | ".join(cells) + " |")
         if res.get("real_maps"):
             L.append("")
             L.append("Real maps (median of the estimate inside the mask next to the known figure):")
@@ -163,17 +165,17 @@ def to_markdown(doc: dict) -> str:
                     continue
                 for n, e in row["estimators"].items():
                     pr = e.get("per_residue") or {}
-                    prs = (f"{_fmt(pr.get('spearman_vs_bfactor'))} ({pr.get('n_residues')} res., "
+                    prs = (f"{fmt(pr.get('spearman_vs_bfactor'))} ({pr.get('n_residues')} res., "
                            f"{pr.get('n_distinct_bfactors', '?')} distinct B)"
                            if "spearman_vs_bfactor" in pr else ("error" if "error" in pr else "–"))
-                    prd = _fmt(pr.get("spearman_vs_centre_distance")) if "spearman_vs_bfactor" in pr else "–"
-                    pre = _fmt(pr.get("spearman_vs_exposure")) if "spearman_vs_bfactor" in pr else "–"
+                    prd = fmt(pr.get("spearman_vs_centre_distance")) if "spearman_vs_bfactor" in pr else "–"
+                    pre = fmt(pr.get("spearman_vs_exposure")) if "spearman_vs_bfactor" in pr else "–"
                     if "error" in e:
                         L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} | {n} | error |" + " |" * 6)
                         continue
                     L.append(f"| {row['name']} | {row['voxel_size_A']:.3g} | {row['known_A']:g} ({row['known_note']}) | {n} | "
-                             f"{_fmt(e.get('median_A'))} | {_fmt(e.get('p10_A'))}–{_fmt(e.get('p90_A'))} | "
-                             f"{_fmt(e.get('coverage'))} | {prs} | {prd} | {pre} | {row.get('mask', '')} |")
+                             f"{fmt(e.get('median_A'))} | {fmt(e.get('p10_A'))}–{fmt(e.get('p90_A'))} | "
+                             f"{fmt(e.get('coverage'))} | {prs} | {prd} | {pre} | {row.get('mask', '')} |")
         inv = res.get("invariance")
         if inv:
             L.append("")
@@ -191,12 +193,12 @@ def to_markdown(doc: dict) -> str:
                 stat = c.get("statistic")
                 detail = ""
                 if name == "voxel_size":
-                    detail = (f"medians {', '.join(_fmt(x) for x in c['est_median_A'])} at "
+                    detail = (f"medians {', '.join(fmt(x) for x in c['est_median_A'])} at "
                               f"{', '.join(f'{v:g}' for v in c['voxel_sizes_A'])} Å/vox (truth "
-                              f"{', '.join(_fmt(x) for x in c['truth_median_A'])})")
+                              f"{', '.join(fmt(x) for x in c['truth_median_A'])})")
                 elif "mean_abs_A" in c:
-                    detail = f"max {_fmt(c.get('max_abs_A'), 3)}, mean {_fmt(c.get('mean_abs_A'), 3)}"
-                L.append(f"| {name} | {stat} | {_fmt(c.get(stat), 3)} | {c['limit_A']:g} | "
+                    detail = f"max {fmt(c.get('max_abs_A'), 3)}, mean {fmt(c.get('mean_abs_A'), 3)}"
+                L.append(f"| {name} | {stat} | {fmt(c.get(stat), 3)} | {c['limit_A']:g} | "
                          f"{'pass' if c.get('passed') else 'FAIL'} | {detail} |")
     L.append("")
     return "\n".join(L)
@@ -209,6 +211,6 @@ def write_report(doc: dict, output_dir: Path, stem: str | None = None) -> tuple[
     stem = stem or f"accuracy_{_dt.date.today().isoformat()}"
     jp = output_dir / f"{stem}.json"
     mp = output_dir / f"{stem}.md"
-    jp.write_text(json.dumps(_jsonable(doc), indent=1) + "\n")
+    jp.write_text(json.dumps(jsonable(doc), indent=1) + "\n")
     mp.write_text(to_markdown(doc))
     return jp, mp

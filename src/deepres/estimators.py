@@ -26,6 +26,7 @@ from deepres.volume import Volume
 
 logger = logging.getLogger(__name__)
 
+
 def _write(path: Path, vol: Volume) -> str:
     from deepres.mrc import write_volume
 
@@ -228,7 +229,7 @@ class CommandEstimator(Estimator):
     def run(self, inputs: CaseInputs) -> np.ndarray:
         from deepres.mrc import read_volume
 
-        outdir = inputs.workdir / f"out-{_slug(self.name)}"
+        outdir = inputs.workdir / f"out-{slug(self.name)}"
         if outdir.exists():
             shutil.rmtree(outdir)
         outdir.mkdir(parents=True)
@@ -330,5 +331,6 @@ class RelionEstimator(CommandEstimator):
                 "every_nth_case": self.every, "template": self.template}
 
 
-def _slug(s: str) -> str:
+def slug(s: str) -> str:
+    """``s`` as a safe file-name part."""
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)

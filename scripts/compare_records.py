@@ -38,7 +38,7 @@ if __name__ == "__main__":
     old, new = cases(a.old, a.range, a.estimator), cases(a.new, a.range, a.new_estimator or a.estimator)
     ids = sorted(set(old) & set(new))
     if a.cases:
-        from deepres.benchmark import load_cases
+        from deepres.benchmark_cases import load_cases
 
         keep = {c.id for c in load_cases(a.range, a.cases)}
         ids = [i for i in ids if i in keep]

@@ -72,12 +72,23 @@ class FeatureConfig:
         return self.n_bands * (2 if self.half_maps else 1) + 2 + self.sparsity_bands
 
     @property
+    def n_solvent_values(self) -> int:
+        """Length of the solvent noise reference (:mod:`deepres.solvent`): one value per band and a flag."""
+        return self.n_bands + 1
+
+    @property
     def n_context(self) -> int:
-        return self.n_bands * len(self.context_quantiles) + (self.n_bands + 1 if self.solvent_context else 0)
+        return self.n_bands * len(self.context_quantiles) + (self.n_solvent_values if self.solvent_context else 0)
 
     def band_centres(self) -> list[float]:
         r = math.log(self.f_max_cpv / self.f_min_cpv) / (self.n_bands - 1)
         return [self.f_min_cpv * math.exp(r * k) for k in range(self.n_bands)]
+
+    @property
+    def band_sigma_ln(self) -> float:
+        """Gaussian sigma of each band's filter in ln(f): ``band_width_log`` times the bands' log spacing."""
+        centres = self.band_centres()
+        return self.band_width_log * math.log(centres[1] / centres[0])
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -147,8 +158,7 @@ def _band_energies(x: torch.Tensor, config: FeatureConfig,
     ft = torch.fft.rfftn(xp)
     f = _radial_freq(xp.shape, dev)
     centres = config.band_centres()
-    step = math.log(centres[1] / centres[0])
-    s = config.band_width_log * step
+    s = config.band_sigma_ln
     u = torch.log(torch.clamp(f, min=1e-6)).div_(s)  # ln f in units of the bands' width
     u[0, 0, 0] = float("inf")  # no band passes the mean
     del f

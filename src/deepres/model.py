@@ -20,11 +20,11 @@ import torch.nn.functional as F
 
 from deepres.errors import DeepResError, InputError
 from deepres.features import FeatureConfig, block_mean, compute_features, feature_context
-from deepres.solvent import n_values as n_solvent_values
-from deepres.solvent import unavailable
 from deepres.network import DeepResNet, EnsembleNet, NetConfig
 from deepres.outputs import sha256_file
 from deepres.ranges import RangeSpec, get_range
+from deepres.solvent import n_values as n_solvent_values
+from deepres.solvent import unavailable
 
 FORMAT = "deepres-model/1"
 #: Smallest working-grid box edge (voxels) the network accepts.

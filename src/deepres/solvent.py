@@ -53,7 +53,7 @@ RADIAL_BINS_PER_CYCLE = 2000
 
 def n_values(config: FeatureConfig) -> int:
     """Length of the solvent context: one value per band and the flag."""
-    return config.n_bands + 1
+    return config.n_solvent_values
 
 
 def unavailable(config: FeatureConfig) -> np.ndarray:
@@ -112,7 +112,7 @@ def solvent_context(data: np.ndarray, mask: np.ndarray, voxel_size_A: float, wor
     f_bin = (np.arange(spectra[0].size) + 0.5) / RADIAL_BINS_PER_CYCLE
     ln_f = np.log(f_bin)
     centres = config.band_centres()
-    sigma = config.band_width_log * math.log(centres[1] / centres[0])
+    sigma = config.band_sigma_ln
     scale = float(voxel_size_A) / float(working_A)  # cycles/working voxel -> cycles/input voxel
     values = np.zeros(n_values(config), dtype=np.float64)
     tiny = 1e-12 * (ms_m + ms_s) * x.size

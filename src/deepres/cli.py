@@ -140,6 +140,10 @@ def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
                    help="the two unfiltered half maps (same grid as VOLUME): use the model that also reads them, "
                         "which tells signal from noise band by band; it reads their mean, so sharpening VOLUME "
                         "changes nothing (VOLUME sets the output grid)")
+    p.add_argument("--no-lowpass-floor", action="store_true",
+                   help="for a map low-pass filtered below the range (e.g. at its FSC resolution), report values "
+                        "finer than its content can hold instead of flooring them at the content's end "
+                        "(the filter is detected and reported either way)")
 
 
 def _estimate_files_call(estimate_files, args, progress):
@@ -147,7 +151,7 @@ def _estimate_files_call(estimate_files, args, progress):
         args.volume, args.mask, output_dir=args.output_dir, range=args.range, device=args.device,
         voxel_size_A=args.voxel_size, force=args.force, report=not args.no_report,
         model_path=args.atomic_model, progress=progress, precision=args.precision,
-        half_map_paths=args.half_maps,
+        half_map_paths=args.half_maps, lowpass_floor=not args.no_lowpass_floor,
     )
 
 

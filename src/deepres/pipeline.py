@@ -16,7 +16,9 @@ Steps (see ``docs``/README for the reasons)
    that the box length is a whole number of working voxels, and resample map and mask to the
    working sampling in Fourier space (:func:`deepres.resample.fourier_resample`); binarise the
    resampled mask at :data:`deepres.mask.MASK_THRESHOLD`.
-4. Run the network (:func:`deepres.model.predict`) and clamp to ``[spec.floor_A(v_in), spec.max_A]``.
+4. Run the network (:func:`deepres.model.predict`) and clamp to ``[floor, spec.max_A]``: the floor is
+   the input's Nyquist limit or the range's minimum, or, for a map low-pass filtered below them
+   (:func:`deepres.lowpass.detect_lowpass`), the finest label its content can hold.
 5. Bring the result back to the input grid by mask-weighted trilinear interpolation
    (:func:`deepres.resample.masked_trilinear`): every input-mask voxel gets a value, background
    zeros never leak into the edge, and everything outside the input mask is 0.
@@ -42,6 +44,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from deepres.errors import DeepResError, InputError
+from deepres.lowpass import detect_lowpass
 from deepres.mask import MASK_THRESHOLD, binarise, bounding_box, mask_map
 from deepres.ranges import RangeSpec, get_range
 from deepres.resample import exact_pad, fourier_resample, masked_trilinear, output_size, zero_padded
@@ -76,6 +79,8 @@ class LocalResolution:
     warnings : texts for the user (also in summary.json).
     parameters : every parameter of the run.
     timings_s : seconds per step.
+    floor_A : the smallest value the estimate could take (the input's Nyquist limit, the range's
+        minimum, or the end of a low-pass filtered map's content); None: the range's rule.
     """
 
     resolution: Volume
@@ -89,6 +94,7 @@ class LocalResolution:
     warnings: list[str] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
     timings_s: dict = field(default_factory=dict)
+    floor_A: float | None = None
 
     @property
     def median_A(self) -> float:
@@ -124,7 +130,8 @@ class LocalResolution:
             "lowest_A": self.stats.lowest_A,
             "n_mask_voxels": self.stats.n_voxels,
             "range": {"name": self.spec.name, "min_A": self.spec.min_A, "max_A": self.spec.max_A},
-            "reported_floor_A": self.spec.floor_A(self.resolution.voxel_size_A),
+            "reported_floor_A": self.floor_A if self.floor_A is not None else self.spec.floor_A(
+                self.resolution.voxel_size_A),
             "input_voxel_size_A": self.resolution.voxel_size_A,
             "input_shape_zyx": list(self.resolution.shape),
             "input_origin_zyx_A": list(self.resolution.origin_A),
@@ -239,11 +246,11 @@ def _crop_slices(dil: np.ndarray, margin: int, min_len: int) -> tuple[slice, ...
 def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device: str,
                      progress: ProgressFn | None, warnings: list[str], timings: dict,
                      precision: str = "float32", halves: tuple[np.ndarray, np.ndarray] | None = None,
-                     measured: dict | None = None) -> tuple[np.ndarray, float]:
+                     measured: dict | None = None, floor_A: float | None = None) -> tuple[np.ndarray, float]:
     """Steps 2-5 on arrays already checked (``halves``: the two half maps' data, on ``vol``'s
     grid, masked and resampled as the map is; ``measured`` receives what was measured on the map
-    for the network: ``solvent_reference``). Returns the input-grid map and the working voxel
-    size."""
+    for the network: ``solvent_reference``; ``floor_A``: the smallest value reported, default the
+    range's rule for the input sampling). Returns the input-grid map and the working voxel size."""
     from deepres import model as M
 
     def step(name, frac=None):
@@ -358,7 +365,7 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
 
     step("resampling back to the map's grid")
     t0 = time.perf_counter()
-    floor = spec.floor_A(v_in)
+    floor = spec.floor_A(v_in) if floor_A is None else float(floor_A)
     res_w = np.where(mask_w, np.clip(res_w, floor, spec.max_A), 0.0).astype(np.float32)
     out = masked_trilinear(Volume(res_w, data_w.voxel_size_A, data_w.origin_A), mask_w,
                            vol.shape, v_in, vol.origin_A, mask)
@@ -439,7 +446,8 @@ def compare_to_halves(data: np.ndarray, reference: np.ndarray, mask: np.ndarray)
 def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | RangeSpec = "low",
                     device: str = "auto", model=None, progress: ProgressFn | None = None,
                     mask_name: str = "mask", vol_name: str = "map", precision: str = "float32",
-                    half_maps=None, half_names: tuple[str, str] = ("half map 1", "half map 2")) -> LocalResolution:
+                    half_maps=None, half_names: tuple[str, str] = ("half map 1", "half map 2"),
+                    lowpass_floor: bool = True) -> LocalResolution:
     """Estimate local resolution of a :class:`Volume` (see :func:`estimate`).
 
     ``half_maps`` (two Volumes on ``vol``'s grid, or two arrays of its shape) selects the model
@@ -499,6 +507,23 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
                     "(or the map was filtered or sharpened very strongly); the estimate is made from the half maps"
                 )
         data = mean
+    cut = detect_lowpass(data, v_in)
+    content_floor = None
+    if cut is not None:
+        content_floor = min(cut.label_floor_A(spec.rolloff_cpv / spec.voxel_size_A), spec.max_A)
+        what = "the mean of the half maps" if halves is not None else f"map {vol_name}"
+        if lowpass_floor and content_floor > floor:
+            floor = content_floor
+            consequence = f"no estimate is finer than {floor:.2f} A, the finest resolution such content can hold"
+        else:
+            consequence = f"estimates finer than {content_floor:.2f} A exceed what such content can hold"
+        warnings.append(
+            f"{what} looks low-pass filtered: its power falls {10 ** cut.drop_decades:.0f}-fold below "
+            f"{cut.edge_A:.2f} A and its content ends at {cut.content_end_A:.2f} A; {consequence}"
+            + ("" if halves is not None else
+               "; in noisy regions the estimate tends toward the filter's edge, which the unfiltered map "
+               "or --half-maps avoid")
+        )
     if mask.all():
         warnings.append(
             f"mask {mask_name} covers the whole box: the map's background level is taken from the whole box "
@@ -518,7 +543,7 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
         warnings.append(bf16_note)
     measured: dict = {}
     out, v_w = _estimate_volume(Volume(data, v_in, vol.origin_A), mask, spec, lm, dev, progress, warnings, timings,
-                                precision, halves, measured)
+                                precision, halves, measured, floor_A=floor)
     res_vol = Volume(out, v_in, vol.origin_A, dict(vol.header))
     stats = compute_stats(out, mask)
     if stats.highest_A == stats.lowest_A:
@@ -533,21 +558,24 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
     if at_floor > 0.25:
         warnings.append(
             f"{100 * at_floor:.0f}% of the mask is at the lowest value reported ({floor:.2f} A"
-            + (", the map's Nyquist limit)" if floor > spec.min_A else ")")
+            + (", the end of the map's content)" if floor == content_floor
+               else ", the map's Nyquist limit)" if floor > spec.min_A else ")")
             + (": try --range high" if spec.name == "low" and floor < 2.5 + 1e-6 else "")
         )
     params = {"range": spec.name, "device": str(device), "precision": precision,
               "mask_threshold_resampled": MASK_THRESHOLD, "half_maps": halves is not None,
               "estimated_from": "mean of the half maps" if halves is not None else "map",
               "map_vs_halves_spectral_tilt": tilt, "map_vs_halves_correlation": corr,
-              **measured}
-    return LocalResolution(res_vol, mask, stats, spec, v_w, lm.model_id, lm.sha256, dev, warnings, params, timings)
+              "lowpass_filter": None if cut is None else {**cut.as_dict(), "label_floor_A": round(content_floor, 3)},
+              "lowpass_floor": bool(lowpass_floor), **measured}
+    return LocalResolution(res_vol, mask, stats, spec, v_w, lm.model_id, lm.sha256, dev, warnings, params, timings,
+                           floor_A=floor)
 
 
 def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float | None = None,
              range: str | RangeSpec = "low", device: str = "auto", origin_A=(0.0, 0.0, 0.0),
              model=None, progress: ProgressFn | None = None, precision: str = "float32",
-             half_maps=None) -> LocalResolution:
+             half_maps=None, lowpass_floor: bool = True) -> LocalResolution:
     """Local resolution of a cryo-EM map.
 
     Parameters
@@ -571,6 +599,10 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
         answer as the raw one. ``volume`` still sets the grid of the result, and is compared with
         the halves' mean (``parameters['map_vs_halves_spectral_tilt']`` and ``['..._correlation']``;
         a warning when they do not seem to belong together).
+    lowpass_floor : for a map that was low-pass filtered below the range's floor (its power falls
+        100-fold within 0.06 cycles/voxel and stays down; :mod:`deepres.lowpass`), report nothing
+        finer than the finest resolution its content can hold (default). Either way the filter is
+        recorded in ``parameters['lowpass_filter']`` and a warning says so.
 
     Returns
     -------
@@ -595,7 +627,8 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
     if half_maps is not None and not isinstance(volume, Volume):
         half_maps = [h if isinstance(h, Volume) else Volume(np.asarray(h, dtype=np.float32), vol.voxel_size_A, vol.origin_A)
                      for h in half_maps]
-    return estimate_volume(vol, mask, range, device, model, progress, precision=precision, half_maps=half_maps)
+    return estimate_volume(vol, mask, range, device, model, progress, precision=precision, half_maps=half_maps,
+                           lowpass_floor=lowpass_floor)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -621,7 +654,8 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
                    voxel_size_A: float | None = None, force: bool = False, report: bool = True,
                    model_path: str | os.PathLike | None = None, model=None,
                    progress: ProgressFn | None = None, precision: str = "float32",
-                   half_map_paths: Sequence[str | os.PathLike] | None = None) -> tuple[LocalResolution, Path]:
+                   half_map_paths: Sequence[str | os.PathLike] | None = None,
+                   lowpass_floor: bool = True) -> tuple[LocalResolution, Path]:
     """Read map and mask (and the half maps, when given), estimate, and write the output folder
     (what ``deepres estimate`` does).
 
@@ -658,7 +692,8 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
     hvols = [read_volume(h, voxel_size_A, what="half map") for h in half_paths] or None
     result = estimate_volume(vol, mvol, spec, device, model, progress,
                              mask_name=str(mask_path), vol_name=str(volume_path), precision=precision,
-                             half_maps=hvols, half_names=tuple(str(h) for h in half_paths) or ("half map 1", "half map 2"))
+                             half_maps=hvols, half_names=tuple(str(h) for h in half_paths) or ("half map 1", "half map 2"),
+                             lowpass_floor=lowpass_floor)
     result.parameters.update({
         "volume": str(volume_path), "mask": str(mask_path), "output_dir": str(outdir),
         "voxel_size_A_override": voxel_size_A, "force": bool(force), "report": bool(report),

@@ -75,3 +75,18 @@ def test_unfiltered_map_has_no_lowpass_floor():
     res = deepres.estimate(noisy, mask, voxel_size_A=1.0, model=untrained("low"))
     assert res.parameters["lowpass_filter"] is None
     assert res.summary()["reported_floor_A"] == pytest.approx(get_range("low").floor_A(1.0))
+
+
+def test_report_names_the_filter_and_the_floor():
+    from deepres.report import _summary_lines
+
+    data, mask = synthetic_map(shape=(40, 40, 40), resolution_A=6.0)
+    noisy = data + np.random.default_rng(7).normal(0, 0.3 * data.std(), data.shape).astype(np.float32)
+    res = deepres.estimate(lowpass_to_resolution(noisy, 6.0, 1.0, 0.02), mask, voxel_size_A=1.0,
+                           model=untrained("low"))
+    rows = dict(_summary_lines(res, res.resolution.data[mask], res.resolution, None))
+    lp = res.parameters["lowpass_filter"]
+    assert rows["low-pass filtered"] == (f"content ends at {lp['content_end_A']:.2f} Å; "
+                                         f"floor {lp['label_floor_A']:.2f} Å")
+    res0 = deepres.estimate(noisy, mask, voxel_size_A=1.0, model=untrained("low"))
+    assert "low-pass filtered" not in dict(_summary_lines(res0, res0.resolution.data[mask], res0.resolution, None))

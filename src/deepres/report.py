@@ -104,6 +104,11 @@ def _summary_lines(result, values: np.ndarray, volume, input_map_path) -> list[t
     if shape is not None and vs is not None:
         rows.append(("grid", f"{'×'.join(str(s) for s in shape)} at {float(vs):.3g} Å/voxel"))
     rows.append(("voxels in mask", f"{values.size:,}"))
+    lp = (getattr(result, "parameters", None) or {}).get("lowpass_filter")
+    if isinstance(lp, dict) and "content_end_A" in lp:
+        floored = (getattr(result, "parameters", None) or {}).get("lowpass_floor", False)
+        rows.append(("low-pass filtered", f"content ends at {float(lp['content_end_A']):.2f} Å"
+                     + (f"; floor {float(lp['label_floor_A']):.2f} Å" if floored else "")))
     return rows
 
 

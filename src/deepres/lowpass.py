@@ -67,19 +67,24 @@ class LowpassCut:
 
 def radial_log_power(data: np.ndarray, bin_cpv: float) -> tuple[np.ndarray, np.ndarray]:
     """Bin centres (cycles/voxel, up to 0.5) and log10 of the mean power in each bin of width
-    ``bin_cpv`` (NaN where a bin holds no Fourier sample)."""
+    ``bin_cpv`` (NaN where a bin holds no Fourier sample). Besides the half-spectrum (complex64,
+    the size of the map in float64), it holds only a few planes at a time."""
     a = np.asarray(data, dtype=np.float32)
     ft = sfft.rfftn(a - np.float32(a.mean()), workers=-1)
-    power = (ft.real ** 2 + ft.imag ** 2).astype(np.float64)
-    del ft
-    fz = sfft.fftfreq(a.shape[0]).astype(np.float32)[:, None, None]
-    fy = sfft.fftfreq(a.shape[1]).astype(np.float32)[None, :, None]
-    fx = sfft.rfftfreq(a.shape[2]).astype(np.float32)[None, None, :]
+    fz = sfft.fftfreq(a.shape[0]).astype(np.float32)
+    fy = sfft.fftfreq(a.shape[1]).astype(np.float32)[:, None]
+    fx = sfft.rfftfreq(a.shape[2]).astype(np.float32)[None, :]
+    fyx2 = fy * fy + fx * fx
     n_bins = int(round(0.5 / bin_cpv))
-    idx = np.floor(np.sqrt(fz * fz + fy * fy + fx * fx) / np.float32(bin_cpv)).astype(np.int64).ravel()
-    keep = idx < n_bins
-    total = np.bincount(idx[keep], power.ravel()[keep], minlength=n_bins)
-    count = np.bincount(idx[keep], minlength=n_bins)
+    total = np.zeros(n_bins)
+    count = np.zeros(n_bins)
+    for k in range(a.shape[0]):  # plane by plane: no full-size temporaries
+        idx = np.floor(np.sqrt(fz[k] * fz[k] + fyx2) / np.float32(bin_cpv)).astype(np.int64).ravel()
+        keep = idx < n_bins
+        plane = ft[k]
+        power = (plane.real.astype(np.float64) ** 2 + plane.imag.astype(np.float64) ** 2).ravel()
+        total += np.bincount(idx[keep], power[keep], minlength=n_bins)
+        count += np.bincount(idx[keep], minlength=n_bins)
     with np.errstate(divide="ignore", invalid="ignore"):
         logp = np.where(count > 0, np.log10(np.maximum(total / np.maximum(count, 1), 1e-300)), np.nan)
     return (np.arange(n_bins) + 0.5) * bin_cpv, logp

@@ -90,3 +90,15 @@ def test_report_names_the_filter_and_the_floor():
                                          f"floor {lp['label_floor_A']:.2f} Å")
     res0 = deepres.estimate(noisy, mask, voxel_size_A=1.0, model=untrained("low"))
     assert "low-pass filtered" not in dict(_summary_lines(res0, res0.resolution.data[mask], res0.resolution, None))
+
+
+def test_a_filter_finer_than_the_range_changes_nothing():
+    # the low range reports nothing under 2.5 A; a filter at 2.3 A is reported, and the floor stays
+    data, mask = synthetic_map(shape=(48, 48, 48), voxel_size_A=1.0, resolution_A=6.0)
+    noisy = data + np.random.default_rng(8).normal(0, 0.3 * data.std(), data.shape).astype(np.float32)
+    res = deepres.estimate(lowpass_to_resolution(noisy, 2.3, 1.0, 0.02), mask, voxel_size_A=1.0,
+                           model=untrained("low"))
+    lp = res.parameters["lowpass_filter"]
+    assert lp is not None and lp["label_floor_A"] < 2.5
+    assert res.floor_A == pytest.approx(2.5)
+    assert any("already at or above" in w for w in res.warnings)

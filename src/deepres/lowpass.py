@@ -18,8 +18,9 @@ roll-off, so a map whose content ends at f_end can hold no label finer than
 1/(f_end - roll-off); :meth:`LowpassCut.label_floor_A` takes half the roll-off, a margin for filters
 with a softer edge than the convention's. The pipeline uses it as a floor on the estimate, as it
 uses the input's Nyquist limit: no region of such a map can be better resolved than that.
-On the held-out cases (``scripts/lowpass_check.py``) the rule finds the maps whose noise is
-low-pass filtered below Nyquist and no map with white or coloured noise.
+On the held-out cases (``scripts/lowpass_check.py``, 105 per range) the rule finds 51 of the 54
+maps whose noise is low-pass filtered below Nyquist, and 8 of the 140 with white or coloured noise:
+coarse fields at high SNR, whose power beyond the signal's end stays as far down.
 """
 
 from __future__ import annotations

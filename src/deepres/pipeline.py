@@ -512,7 +512,9 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
     if cut is not None:
         content_floor = min(cut.label_floor_A(spec.rolloff_cpv / spec.voxel_size_A), spec.max_A)
         what = "the mean of the half maps" if halves is not None else f"map {vol_name}"
-        if lowpass_floor and content_floor > floor:
+        if content_floor <= floor:
+            consequence = f"the lowest value reported, {floor:.2f} A, is already at or above what such content can hold"
+        elif lowpass_floor:
             floor = content_floor
             consequence = f"no estimate is finer than {floor:.2f} A, the finest resolution such content can hold"
         else:

@@ -9,7 +9,9 @@ compares the floor with the case's finest true label. It estimates every case wi
 found again with it, and reports the mean absolute error over the mask both ways. Run from the
 repository root::
 
-    .venv/bin/python scripts/lowpass_check.py low|high CASE_FILE [CASE_FILE ...] [--model-file PATH]
+    .venv/bin/python scripts/lowpass_check.py low|high CASE_FILE [CASE_FILE ...] [--model-file PATH] [--half-maps]
+
+(``map`` of a simulated case is the mean of its half maps, so the filter found is the same.)
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ def main(argv=None) -> int:
     p.add_argument("range", choices=("low", "high"))
     p.add_argument("case_files", nargs="+", help="case files (e.g. src/deepres/data/benchmark_cases_low.json)")
     p.add_argument("--model-file", default=None, help="model file (default: the shipped one)")
+    p.add_argument("--half-maps", action="store_true",
+                   help="give the half maps too (the half-map model; the filter is looked for in their mean)")
     a = p.parse_args(argv)
     spec = get_range(a.range)
     roll_Ainv = spec.rolloff_cpv / spec.voxel_size_A
-    model = load_model(a.range, a.model_file)
+    model = load_model(a.range, a.model_file, half_maps=a.half_maps)
     print(f"range {a.range}, model {model.model_id}, cases {' '.join(a.case_files)}\n")
     print("| case | noise | SNR | noise cut-off (Å) | finest truth (Å) | found: content end (Å) | floor (Å) | "
           "share of mask below the floor | MAE without / with floor (Å) |")
@@ -48,7 +52,8 @@ def main(argv=None) -> int:
             m = sc.mask.data > 0.5
             truth = sc.truth.data[m]
             cut = detect_lowpass(sc.map.data, v)
-            kw = dict(voxel_size_A=v, range=a.range, origin_A=sc.map.origin_A, model=model)
+            kw = dict(voxel_size_A=v, range=a.range, origin_A=sc.map.origin_A, model=model,
+                      half_maps=(sc.half1.data, sc.half2.data) if a.half_maps else None)
             est0 = deepres.estimate(sc.map.data, sc.mask.data, lowpass_floor=False, **kw).resolution.data[m]
             mae0 = float(np.mean(np.abs(est0 - truth)))
             lp = prm["noise_lowpass_A"]

@@ -45,8 +45,7 @@ def collect(range_name: str, case_files: list[str | None], model) -> list[tuple[
         for case in load_cases(range_name, cf):
             sc = simulate(case, structures_dir())
             m = sc.mask.data > 0.5
-            est = deepres.estimate(sc.map.data, sc.mask.data, voxel_size_A=sc.map.voxel_size_A, range=range_name,
-                                   origin_A=sc.map.origin_A, model=model).resolution.data
+            est = deepres.estimate(sc.map, sc.mask.data, range=range_name, model=model).resolution.data
             idx = np.flatnonzero(m.ravel())
             if idx.size > MAX_VOXELS:
                 idx = np.sort(np.random.default_rng(0).choice(idx, MAX_VOXELS, replace=False))

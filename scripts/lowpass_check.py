@@ -52,9 +52,8 @@ def main(argv=None) -> int:
             m = sc.mask.data > 0.5
             truth = sc.truth.data[m]
             cut = detect_lowpass(sc.map.data, v)
-            kw = dict(voxel_size_A=v, range=a.range, origin_A=sc.map.origin_A, model=model,
-                      half_maps=(sc.half1.data, sc.half2.data) if a.half_maps else None)
-            est0 = deepres.estimate(sc.map.data, sc.mask.data, lowpass_floor=False, **kw).resolution.data[m]
+            kw = dict(range=a.range, model=model, half_maps=(sc.half1, sc.half2) if a.half_maps else None)
+            est0 = deepres.estimate(sc.map, sc.mask.data, lowpass_floor=False, **kw).resolution.data[m]
             mae0 = float(np.mean(np.abs(est0 - truth)))
             lp = prm["noise_lowpass_A"]
             # a filter at or beyond the input's Nyquist limit leaves nothing to find
@@ -64,7 +63,7 @@ def main(argv=None) -> int:
             text = "–", "–", "–"
             if cut is not None:
                 floor = max(spec.floor_A(v), min(cut.label_floor_A(roll_Ainv), spec.max_A))
-                est1 = deepres.estimate(sc.map.data, sc.mask.data, lowpass_floor=True, **kw).resolution.data[m]
+                est1 = deepres.estimate(sc.map, sc.mask.data, lowpass_floor=True, **kw).resolution.data[m]
                 row["mae1"] = float(np.mean(np.abs(est1 - truth)))
                 row["above_truth"] = floor > float(truth.min()) + 0.01
                 text = f"{cut.content_end_A:.2f}", f"{floor:.2f}", f"{np.mean(est0 < floor):.2f}"

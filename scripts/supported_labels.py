@@ -103,8 +103,7 @@ def main(argv=None) -> int:
             sup = t.copy()
         else:
             sup = supported_label(signal, noise, t, v, a.range, a.tau)
-        est = deepres.estimate(sc.map.data, sc.mask.data, voxel_size_A=v, range=a.range,
-                               origin_A=sc.map.origin_A, model=model).resolution.data
+        est = deepres.estimate(sc.map, sc.mask.data, range=a.range, model=model).resolution.data
         e, tt, ss = est[m], t[m], sup[m]
         held = ss - tt <= GAP_A
         r = (float(np.mean(~held)), float(np.mean(np.abs(e - tt))), float(np.mean(np.abs(e - ss))),

@@ -246,11 +246,10 @@ def _crop_slices(dil: np.ndarray, margin: int, min_len: int) -> tuple[slice, ...
 def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device: str,
                      progress: ProgressFn | None, warnings: list[str], timings: dict,
                      precision: str = "float32", halves: tuple[np.ndarray, np.ndarray] | None = None,
-                     measured: dict | None = None, floor_A: float | None = None) -> tuple[np.ndarray, float]:
+                     measured: dict | None = None, *, floor_A: float) -> tuple[np.ndarray, float]:
     """Steps 2-5 on arrays already checked (``halves``: the two half maps' data, on ``vol``'s
     grid, masked and resampled as the map is; ``measured`` receives what was measured on the map
-    for the network: ``solvent_reference``; ``floor_A``: the smallest value reported, default the
-    range's rule for the input sampling). Returns the input-grid map and the working voxel size."""
+    for the network: ``solvent_reference``; ``floor_A``: the smallest value reported). Returns the input-grid map and the working voxel size."""
     from deepres import model as M
 
     def step(name, frac=None):
@@ -365,7 +364,7 @@ def _estimate_volume(vol: Volume, mask: np.ndarray, spec: RangeSpec, lm, device:
 
     step("resampling back to the map's grid")
     t0 = time.perf_counter()
-    floor = spec.floor_A(v_in) if floor_A is None else float(floor_A)
+    floor = float(floor_A)
     res_w = np.where(mask_w, np.clip(res_w, floor, spec.max_A), 0.0).astype(np.float32)
     out = masked_trilinear(Volume(res_w, data_w.voxel_size_A, data_w.origin_A), mask_w,
                            vol.shape, v_in, vol.origin_A, mask)

@@ -512,7 +512,7 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
         content_floor = min(cut.label_floor_A(spec.rolloff_cpv / spec.voxel_size_A), spec.max_A)
         what = "the mean of the half maps" if halves is not None else f"map {vol_name}"
         if content_floor <= floor:
-            consequence = f"the lowest value reported, {floor:.2f} A, is already at or above what such content can hold"
+            consequence = f"the finest value reported, {floor:.2f} A, is already at or above what such content can hold"
         elif lowpass_floor:
             floor = content_floor
             consequence = f"no estimate is finer than {floor:.2f} A, the finest resolution such content can hold"
@@ -558,7 +558,7 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
         )
     if at_floor > 0.25:
         warnings.append(
-            f"{100 * at_floor:.0f}% of the mask is at the lowest value reported ({floor:.2f} A"
+            f"{100 * at_floor:.0f}% of the mask is at the finest value reported ({floor:.2f} A"
             + (", the end of the map's content)" if floor == content_floor
                else ", the map's Nyquist limit)" if floor > spec.min_A else ")")
             + (": try --range high" if spec.name == "low" and floor < 2.5 + 1e-6 else "")

@@ -19,7 +19,7 @@ def test_python_m_help_lists_every_option():
     p = subprocess.run([sys.executable, "-m", "deepres", "estimate", "--help"], capture_output=True, text=True, env=ENV)
     assert p.returncode == 0
     for opt in ("--mask", "--range", "--output-dir", "--device", "--voxel-size", "--force", "--quiet",
-                "--debug", "--no-report", "--model", "--precision", "--half-maps"):
+                "--debug", "--no-report", "--model", "--precision", "--half-maps", "--no-lowpass-floor", "--desharpen"):
         assert opt in p.stdout
     top = subprocess.run([sys.executable, "-m", "deepres", "--help"], capture_output=True, text=True, env=ENV)
     assert top.returncode == 0 and "estimate" in top.stdout

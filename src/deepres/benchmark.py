@@ -731,6 +731,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="run deepres with this model file for RANGE instead of the shipped one (repeatable)")
     p.add_argument("--half-maps", action="store_true",
                    help="give deepres the half maps too (the <range>_halves models); skips real maps and invariance")
+    p.add_argument("--desharpen", action="store_true",
+                   help="run deepres with --desharpen (maps that look sharpened are flattened first)")
     p.add_argument("--untrained", action="store_true",
                    help="development: run deepres with an untrained network (same cost, meaningless values)")
     p.add_argument("--relion", choices=["auto", "on", "off"], default="auto",
@@ -773,7 +775,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             files[get_range(k).name] = v
         est = DeepResEstimator(device=args.device, untrained=args.untrained,
                                name=args.name or ("deepres-halves" if args.half_maps else "deepres"),
-                               model_files=files, precision=args.precision, half_maps=args.half_maps)
+                               model_files=files, precision=args.precision, half_maps=args.half_maps,
+                               desharpen=args.desharpen)
     ranges = ["low", "high"] if args.ranges == "both" else [args.ranges]
     if isinstance(est, DeepResEstimator):
         est.check(ranges)

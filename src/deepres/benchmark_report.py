@@ -46,6 +46,8 @@ def to_markdown(doc: dict) -> str:
     L.append(f"# deepres accuracy benchmark — {doc.get('date', '')}")
     L.append("")
     L.append(f"- estimator under test: **{est.get('name', '?')}** ({est.get('kind', '')})")
+    if est.get("desharpen"):
+        L.append("- with `desharpen=True`: maps that look sharpened are flattened before the network")
     if est.get("untrained"):
         L.append("- **WARNING: untrained network (development run): the numbers say nothing about accuracy.**")
     if est.get("models"):

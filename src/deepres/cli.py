@@ -144,6 +144,11 @@ def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
                    help="for a map low-pass filtered below the range (e.g. at its FSC resolution), report values "
                         "finer than its content can hold instead of flooring them at the content's end "
                         "(the filter is detected and reported either way)")
+    p.add_argument("--desharpen", action="store_true",
+                   help="for a single map whose power rises toward high frequency (sharpened after "
+                        "reconstruction), blur it until it no longer does before the network: the single-map "
+                        "models read sharpened maps finer than they are (the slope is measured and reported "
+                        "either way; not used with --half-maps)")
 
 
 def _estimate_files_call(estimate_files, args, progress):
@@ -151,7 +156,7 @@ def _estimate_files_call(estimate_files, args, progress):
         args.volume, args.mask, output_dir=args.output_dir, range=args.range, device=args.device,
         voxel_size_A=args.voxel_size, force=args.force, report=not args.no_report,
         model_path=args.atomic_model, progress=progress, precision=args.precision,
-        half_map_paths=args.half_maps, lowpass_floor=not args.no_lowpass_floor,
+        half_map_paths=args.half_maps, lowpass_floor=not args.no_lowpass_floor, desharpen=args.desharpen,
     )
 
 

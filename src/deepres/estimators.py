@@ -120,11 +120,15 @@ class DeepResEstimator(Estimator):
         before it ships).
     half_maps : bool
         Give the case's half maps too, and so use the model that reads them (``<range>_halves``).
+    desharpen : bool
+        ``deepres.estimate(..., desharpen=True)``: flatten maps that look sharpened first.
     """
 
     def __init__(self, device: str = "auto", untrained: bool = False, name: str = "deepres",
-                 model_files: dict | None = None, precision: str = "float32", half_maps: bool = False):
+                 model_files: dict | None = None, precision: str = "float32", half_maps: bool = False,
+                 desharpen: bool = False):
         self.device = device
+        self.desharpen = bool(desharpen)
         self.half_maps = bool(half_maps)
         self.needs_halves = self.half_maps
         self.precision = precision
@@ -173,6 +177,7 @@ class DeepResEstimator(Estimator):
             device=self.device,
             origin_A=inputs.map.origin_A,
             precision=self.precision,
+            **({"desharpen": True} if self.desharpen else {}),
             **({"half_maps": (np.asarray(inputs.half1.data, dtype=np.float32),
                               np.asarray(inputs.half2.data, dtype=np.float32))} if self.half_maps else {}),
             **self._model_kwargs(inputs.range),
@@ -186,7 +191,7 @@ class DeepResEstimator(Estimator):
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": "deepres.estimate (in process)", "device": self.device,
-                "precision": self.precision, "half_maps": self.half_maps,
+                "precision": self.precision, "half_maps": self.half_maps, "desharpen": self.desharpen,
                 "untrained": self.untrained, "model_files": self.model_files, "models": self.model_info}
 
 

@@ -91,10 +91,17 @@ def radial_log_power(data: np.ndarray, bin_cpv: float) -> tuple[np.ndarray, np.n
     return (np.arange(n_bins) + 0.5) * bin_cpv, logp
 
 
-def detect_lowpass(data: np.ndarray, voxel_size_A: float) -> LowpassCut | None:
-    """The low-pass filter of the map ``data`` (z, y, x) sampled at ``voxel_size_A``, or None."""
-    bin_cpv = max(BIN_CPV, 1.0 / min(np.shape(data)))
-    f, logp = radial_log_power(data, bin_cpv)
+def bin_width_cpv(shape) -> float:
+    """Width (cycles/voxel) of the radial bins :func:`detect_lowpass` uses for a map of ``shape``."""
+    return max(BIN_CPV, 1.0 / min(shape))
+
+
+def detect_lowpass(data: np.ndarray, voxel_size_A: float,
+                   radial: tuple[np.ndarray, np.ndarray] | None = None) -> LowpassCut | None:
+    """The low-pass filter of the map ``data`` (z, y, x) sampled at ``voxel_size_A``, or None.
+    ``radial``: the map's ``radial_log_power(data, bin_width_cpv(data.shape))``, if already computed."""
+    bin_cpv = bin_width_cpv(np.shape(data))
+    f, logp = radial_log_power(data, bin_cpv) if radial is None else radial
     ok = np.isfinite(logp)
     f, logp = f[ok], logp[ok]
     w = max(2, int(round(EDGE_WIDTH_CPV / bin_cpv)))

@@ -10,7 +10,9 @@ Python API
 Steps (see ``docs``/README for the reasons)
 -------------------------------------------
 1. Check the mask: binary (0/1, or two values 0 and c > 0; a soft mask with values in [0, 1] is
-   cut at 0.5, with a warning), not empty, on the same grid as the map.
+   cut at 0.5, with a warning), not empty, on the same grid as the map. Look at the map's power
+   spectrum: a low-pass filter (:mod:`deepres.lowpass`) and sharpening (:mod:`deepres.sharpening`;
+   with ``desharpen`` a sharpened map is flattened before the network).
 2. :func:`deepres.mask.mask_map`: normalise offset/scale, multiply by the 18-dilated mask.
 3. Crop to the dilated mask's bounding box plus the network's context, pad a few zero voxels so
    that the box length is a whole number of working voxels, and resample map and mask to the
@@ -44,7 +46,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from deepres.errors import DeepResError, InputError
-from deepres.lowpass import detect_lowpass
+from deepres.lowpass import bin_width_cpv, detect_lowpass, radial_log_power
+from deepres.sharpening import flatten, measure_sharpening
 from deepres.mask import MASK_THRESHOLD, binarise, bounding_box, mask_map
 from deepres.ranges import RangeSpec, get_range
 from deepres.resample import exact_pad, fourier_resample, masked_trilinear, output_size, zero_padded
@@ -446,7 +449,7 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
                     device: str = "auto", model=None, progress: ProgressFn | None = None,
                     mask_name: str = "mask", vol_name: str = "map", precision: str = "float32",
                     half_maps=None, half_names: tuple[str, str] = ("half map 1", "half map 2"),
-                    lowpass_floor: bool = True) -> LocalResolution:
+                    lowpass_floor: bool = True, desharpen: bool = False) -> LocalResolution:
     """Estimate local resolution of a :class:`Volume` (see :func:`estimate`).
 
     ``half_maps`` (two Volumes on ``vol``'s grid, or two arrays of its shape) selects the model
@@ -506,7 +509,21 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
                     "(or the map was filtered or sharpened very strongly); the estimate is made from the half maps"
                 )
         data = mean
-    cut = detect_lowpass(data, v_in)
+    radial = radial_log_power(data, bin_width_cpv(data.shape))
+    cut = detect_lowpass(data, v_in, radial)
+    top_Ainv = min(0.5 / v_in, 0.5 / spec.voxel_size_A, 1.0 / cut.edge_A if cut is not None else np.inf)
+    sharp = measure_sharpening(*radial, v_in, top_Ainv)
+    applied_b = None
+    if sharp is not None and sharp.sharpened and halves is None:
+        lo_A, hi_A = sharp.window_A
+        note = (f"map {vol_name} looks sharpened: its power rises toward high frequency (tail B "
+                f"{sharp.tail_b_A2:+.0f} A^2 over {lo_A:.1f}-{hi_A:.1f} A); ")
+        if desharpen:
+            data, applied_b = flatten(data, v_in, sharp)
+            warnings.append(note + f"it was blurred by B = {applied_b:+.0f} A^2 before the network (--desharpen)")
+        else:
+            warnings.append(note + "the single-map models read sharpened maps finer than they are: give the "
+                            "unsharpened map or --half-maps, or see --desharpen")
     content_floor = None
     if cut is not None:
         content_floor = min(cut.label_floor_A(spec.rolloff_cpv / spec.voxel_size_A), spec.max_A)
@@ -568,7 +585,9 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
               "estimated_from": "mean of the half maps" if halves is not None else "map",
               "map_vs_halves_spectral_tilt": tilt, "map_vs_halves_correlation": corr,
               "lowpass_filter": None if cut is None else {**cut.as_dict(), "label_floor_A": round(content_floor, 3)},
-              "lowpass_floor": bool(lowpass_floor), **measured}
+              "lowpass_floor": bool(lowpass_floor),
+              "sharpening": None if sharp is None else sharp.as_dict(), "desharpen": bool(desharpen),
+              "desharpen_applied_b_A2": None if applied_b is None else round(applied_b, 1), **measured}
     return LocalResolution(res_vol, mask, stats, spec, v_w, lm.model_id, lm.sha256, dev, warnings, params, timings,
                            floor_A=floor)
 
@@ -576,7 +595,7 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
 def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float | None = None,
              range: str | RangeSpec = "low", device: str = "auto", origin_A=(0.0, 0.0, 0.0),
              model=None, progress: ProgressFn | None = None, precision: str = "float32",
-             half_maps=None, lowpass_floor: bool = True) -> LocalResolution:
+             half_maps=None, lowpass_floor: bool = True, desharpen: bool = False) -> LocalResolution:
     """Local resolution of a cryo-EM map.
 
     Parameters
@@ -604,6 +623,10 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
         100-fold within 0.06 cycles/voxel and stays down; :mod:`deepres.lowpass`), report nothing
         finer than the finest resolution its content can hold (default). Either way the filter is
         recorded in ``parameters['lowpass_filter']`` and a warning says so.
+    desharpen : a single map whose power rises toward high frequency (sharpened after
+        reconstruction; :mod:`deepres.sharpening`) is blurred until it no longer does before the
+        network (default off). Either way the slope is recorded in ``parameters['sharpening']``
+        and a sharpened map gets a warning. Not used with ``half_maps`` (their mean is read).
 
     Returns
     -------
@@ -629,7 +652,7 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
         half_maps = [h if isinstance(h, Volume) else Volume(np.asarray(h, dtype=np.float32), vol.voxel_size_A, vol.origin_A)
                      for h in half_maps]
     return estimate_volume(vol, mask, range, device, model, progress, precision=precision, half_maps=half_maps,
-                           lowpass_floor=lowpass_floor)
+                           lowpass_floor=lowpass_floor, desharpen=desharpen)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -656,7 +679,7 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
                    model_path: str | os.PathLike | None = None, model=None,
                    progress: ProgressFn | None = None, precision: str = "float32",
                    half_map_paths: Sequence[str | os.PathLike] | None = None,
-                   lowpass_floor: bool = True) -> tuple[LocalResolution, Path]:
+                   lowpass_floor: bool = True, desharpen: bool = False) -> tuple[LocalResolution, Path]:
     """Read map and mask (and the half maps, when given), estimate, and write the output folder
     (what ``deepres estimate`` does).
 
@@ -694,7 +717,7 @@ def estimate_files(volume_path: str | os.PathLike, mask_path: str | os.PathLike,
     result = estimate_volume(vol, mvol, spec, device, model, progress,
                              mask_name=str(mask_path), vol_name=str(volume_path), precision=precision,
                              half_maps=hvols, half_names=tuple(str(h) for h in half_paths) or ("half map 1", "half map 2"),
-                             lowpass_floor=lowpass_floor)
+                             lowpass_floor=lowpass_floor, desharpen=desharpen)
     result.parameters.update({
         "volume": str(volume_path), "mask": str(mask_path), "output_dir": str(outdir),
         "voxel_size_A_override": voxel_size_A, "force": bool(force), "report": bool(report),

@@ -122,3 +122,19 @@ def test_cli_desharpen_reaches_the_summary(tmp_path, monkeypatch, capsys):
         assert p["desharpen"] is bool(flag) and p["sharpening"]["sharpened"]
         assert (p["desharpen_applied_b_A2"] is not None) is bool(flag)
     assert "looks sharpened" in capsys.readouterr().out
+
+
+def test_report_row_says_whether_the_map_was_flattened():
+    from deepres.report import _summary_lines
+
+    sharp, mask = _sharpened_case()
+    model = untrained("low")
+    for flag in (False, True):
+        res = deepres.estimate(sharp, mask, voxel_size_A=1.0, model=model, desharpen=flag)
+        rows = dict(_summary_lines(res, res.resolution.data[mask], res.resolution, None))
+        tail = res.parameters["sharpening"]["tail_b_A2"]
+        assert rows["sharpened"].startswith(f"tail B {tail:+.0f} Å²")
+        assert ("blurred by" in rows["sharpened"]) is flag
+    data, mask = synthetic_map(shape=(40, 40, 40), resolution_A=4.0)
+    res = deepres.estimate(data, mask, voxel_size_A=1.0, model=model)
+    assert "sharpened" not in dict(_summary_lines(res, res.resolution.data[mask], res.resolution, None))

@@ -109,6 +109,11 @@ def _summary_lines(result, values: np.ndarray, volume, input_map_path) -> list[t
         floored = (getattr(result, "parameters", None) or {}).get("lowpass_floor", False)
         rows.append(("low-pass filtered", f"content ends at {float(lp['content_end_A']):.2f} Å"
                      + (f"; floor {float(lp['label_floor_A']):.2f} Å" if floored else "")))
+    sh = (getattr(result, "parameters", None) or {}).get("sharpening")
+    if isinstance(sh, dict) and sh.get("sharpened"):
+        applied = (getattr(result, "parameters", None) or {}).get("desharpen_applied_b_A2")
+        rows.append(("sharpened", f"tail B {float(sh['tail_b_A2']):+.0f} Å²"
+                     + (f"; blurred by {float(applied):+.0f} Å²" if applied is not None else "")))
     return rows
 
 
@@ -280,11 +285,13 @@ def plot_report(
     rows = _summary_lines(result, values, volume, input_map_path)
     axt.set_title("Summary", fontsize=12, loc="left")
     y = 0.95
+    step = min(0.095, 0.9 / (len(rows) + 1))  # rows and the colour note fit the panel
+    size = 12 if len(rows) <= 10 else 11
     for k, v in rows:
-        axt.text(0.0, y, k, fontsize=12, va="top", transform=axt.transAxes, color="0.3")
-        axt.text(0.42, y, v, fontsize=12, va="top", transform=axt.transAxes,
+        axt.text(0.0, y, k, fontsize=size, va="top", transform=axt.transAxes, color="0.3")
+        axt.text(0.42, y, v, fontsize=size, va="top", transform=axt.transAxes,
                  fontweight="bold" if k == "median" else "normal")
-        y -= 0.095
+        y -= step
     axt.text(0.0, max(y, 0.0) - 0.02,
              f"colours: {CMAP_NAME}, {lo:.2f}–{hi:.2f} Å in all panels",
              fontsize=9, va="top", transform=axt.transAxes, color="0.4")

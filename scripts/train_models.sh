@@ -210,13 +210,15 @@ if [ "${MIXED_HIGH-1}" = 1 ]; then
     .venv/bin/python -c "from deepres.shards import load_shards as l; l('data_cache/high_halves_2000', 'train'); l('data_cache/high_halves_2000', 'val')"
     train_pair high_v11 high_v12 high_halves_v7 high_halves_v8 "${mixed[@]}"
 fi
+# Every stage with --post-sharpen also passes --post-sharpen-unbounded: its maps were made before the post-hoc B was
+# held constant beyond Nyquist (2026-12-07, seventh session), and the flag makes them again as they were.
 # The single-map models on maps sharpened or blurred after reconstruction (SHARP_SINGLE=1, default off; seed 15):
 # 1200 + 48 new maps per range (data seed 7, no half maps), half of them given a post-hoc global B uniform in
 # -60..+40 A^2 on the map (signal and noise: --post-sharpen 0.5), input voxel sizes uniform in 0.8-2.5 A (low) and
 # 0.5-1.25 A (high); then 2400 bf16 steps at peak lr 5e-4 side by side, one thread each: low v9 -> deepres-low-v10,
 # high v11 -> deepres-high-v13 (docs/models.md, "Sharpened maps").
 if [ "${SHARP_SINGLE-0}" = 1 ]; then
-    sharp=(--structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 --val-every 800
+    sharp=(--structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 --post-sharpen-unbounded --val-every 800
            --steps 2400 --lr 5e-4 --seed 15)
     .venv/bin/deepres train --range low "${sharp[@]}" --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 \
         --generate-only --output runs/low_unused.pt > runs/gen_low_sharp1200.log 2>&1
@@ -234,7 +236,7 @@ fi
 # Then 2400 more steps for the low one on the same maps (SHARP_LOW_MORE=1, default off; seed 16, peak lr 3e-4, two
 # threads): low v10 -> deepres-low-v11 (v10 missed its rule's usual-case limit by 0.005 A; docs/models.md).
 if [ "${SHARP_LOW_MORE-0}" = 1 ]; then
-    .venv/bin/deepres train --range low --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 \
+    .venv/bin/deepres train --range low --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 --post-sharpen-unbounded \
         --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 --val-every 800 --steps 2400 --lr 3e-4 --seed 16 \
         --threads 2 --init runs/low_v10.pt --model-id deepres-low-v11 --output runs/low_v11.pt > runs/train_low_v11.log 2>&1
 fi
@@ -243,7 +245,7 @@ fi
 # peak lr 3e-4, two threads: high v13 (the shipped file of commit c24b825) -> deepres-high-v14; rule in docs/models.md.
 # The high sets of the stages below: 1200 + 48 maps, half of them sharpened or blurred after the noise, input voxel
 # sizes 0.5-1.25 A; the first set (data seed 7) is SHARP_SINGLE's, the second (data seed 8) SHARP_HIGH_FRESH's.
-high_sharp=(--range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --post-sharpen 0.5 --input-voxel-size 0.5 1.25
+high_sharp=(--range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --post-sharpen 0.5 --post-sharpen-unbounded --input-voxel-size 0.5 1.25
             --val-every 800 --steps 2400)
 high_sharp_s7=("${high_sharp[@]}" --data-seed 7 --data-dir data_cache/high_sharp1200)
 high_sharp_s8=("${high_sharp[@]}" --data-seed 8 --data-dir data_cache/high_sharp1200_s8 --more-data data_cache/high_sharp1200)
@@ -283,7 +285,7 @@ need_v16() {  # runs/high_v16.pt, the shipped file of commit 068f188, for the ru
 # The pilots below (PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH): 600 + 96 high maps of data seed 10 made like
 # the sharpened sets, 1200 float32 steps from v16 (seed 22, peak lr 4e-4); each adds its data folder and threads.
 # FRESH_HIGH_S11 runs the same recipe (high600) on other maps from another start.
-high600=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5
+high600=(--range high --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5 --post-sharpen-unbounded
          --input-voxel-size 0.5 1.25 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
          --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --lr 4e-4)
 pilot_s10=("${high600[@]}" --data-seed 10 --seed 22 --init runs/high_v16.pt)
@@ -388,7 +390,7 @@ fi
 # seed 12 (data_cache/low600_s12), 1200 float32 steps from the shipped low v11 (the file of commit a63841e; seed 24, peak
 # lr 4e-4) -> deepres-low-v12. Judged on the low third draw; rule in docs/models.md ("Planned next ... low v12"; shipped).
 # the maps and schedule of FRESH_LOW_S12, shared with SOLVENT_CTX_LOW (which adds its own start, lr and data folder)
-low600=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5
+low600=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5 --post-sharpen-unbounded
         --input-voxel-size 0.8 2.5 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
         --precision "${PRECISION:-float32}" --val-every 400 --steps 1200 --data-seed 12 --seed 24 --threads "$THREADS")
 if [ "${FRESH_LOW_S12-0}" = 1 ]; then

@@ -225,6 +225,22 @@ def test_post_sharpening_changes_the_map_not_the_halves_or_labels():
                                atol=2e-3)
 
 
+def test_post_b_is_held_at_nyquist_unless_asked_and_recorded():
+    """The post-hoc B stops growing beyond the map's Nyquist frequency (as sharpening programs do);
+    ``post_b_bounded=False`` makes the samples of the shipped models' sets again. Both are recorded."""
+    from deepres.samples import data_summary
+
+    path, spec = str(DATA / "1BVN_l_u.pdb.gz"), get_range("low")
+    bounded = make_sample(path, spec, seed=7, features=FeatureConfig(), post_sharpen=1.0)
+    old = make_sample(path, spec, seed=7, features=FeatureConfig(), post_sharpen=1.0, post_b_bounded=False)
+    pb, po = json.loads(bounded["params"]), json.loads(old["params"])
+    assert pb["post_b_A2"] == po["post_b_A2"] < 0 and pb["post_b_bounded"] is True and po["post_b_bounded"] is False
+    # only the box's corners differ, which the bands barely reach: the features differ a little, not much
+    d = np.abs(bounded["features"].astype(np.float32) - old["features"].astype(np.float32))[:16, bounded["weight"]]
+    assert 0 < d.mean() < 0.05
+    assert data_summary([bounded, old])["n_post_sharpened_bounded"] == 1
+
+
 def test_a_single_map_model_trains_on_samples_made_with_half_maps(tmp_path, sample):
     """Samples made with half maps hold the single-map features first: a single-map run on them
     keeps those channels and gives the same weights as a run on samples made without halves."""

@@ -110,9 +110,15 @@ def to_working_grid(map_data: np.ndarray, mask: np.ndarray, halves: tuple[np.nda
 
 def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: FeatureConfig,
                 post_sharpen: float = 0.0, input_voxel_A: tuple[float, float] | None = None,
-                atomic_b: str = "model", noise_cutoff_scale: tuple[float, float] | None = None) -> dict:
+                atomic_b: str = "model", noise_cutoff_scale: tuple[float, float] | None = None,
+                post_b_bounded: bool = True) -> dict:
     """Simulate one map and turn it into a training sample at the working sampling
-    (``post_sharpen``: probability of a post-hoc global B on the map, :data:`POST_B_RANGE_A2`;
+    (``post_sharpen``: probability of a post-hoc global B on the map, :data:`POST_B_RANGE_A2`, its
+    factor held constant beyond the map's Nyquist frequency as sharpening programs do; with
+    ``post_b_bounded=False`` applied also to the corners of the box beyond it, as every training set
+    before 2026-12-07 (seventh session) was made: there a B of -60 A^2 at 0.5 A/voxel multiplies the
+    corners by ~10^19 and leaves a map of float32 rounding noise, in ~1-2 % of the sharpened high-range
+    sets' maps;
     ``input_voxel_A``: the range of input voxel sizes to simulate at, :func:`draw_input_voxel_size`,
     each map then brought to the working grid by :func:`to_working_grid`; ``atomic_b``: the
     atoms' B-factors, and ``noise_cutoff_scale``: where low-pass noise is cut, both
@@ -133,7 +139,7 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
         r = np.random.default_rng([int(seed), 77])
         if r.random() < post_sharpen:
             post_b = float(r.uniform(*POST_B_RANGE_A2))
-            map_data = apply_bfactor(map_data, v_in, post_b)
+            map_data = apply_bfactor(map_data, v_in, post_b, max_freq_Ainv=0.5 / v_in if post_b_bounded else None)
     if native:
         masked, _ = mask_map(map_data, mask)
         mask_b = binarise(mask.astype(np.float32))
@@ -171,7 +177,9 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
         "weight": wmask[slc],
         "structure": os.path.basename(structure_path),
         "seed": seed,
-        "params": json.dumps({**case.params, "post_b_A2": post_b, "input_voxel_size_A": v_in}, default=str),
+        "params": json.dumps({**case.params, "post_b_A2": post_b, "input_voxel_size_A": v_in,
+                              **({"post_b_bounded": bool(post_b_bounded)} if post_b is not None else {})},
+                             default=str),
         "front_end": front_end(features),
         **({"solvent": [float(v) for v in solvent]} if solvent is not None else {}),
     }
@@ -182,16 +190,18 @@ def data_summary(samples: list[dict]) -> dict:
     sizes (Å; the working sampling for samples made before ``--input-voxel-size``) and how many
     samples were sharpened after the noise (``--post-sharpen``), and how many had flat atomic B
     (``--atomic-b flat``; counted only when some had)."""
-    v, n_sharp, n_flat = [], 0, 0
+    v, n_sharp, n_flat, n_bounded = [], 0, 0, 0
     for smp in samples:
         p = json.loads(smp.get("params") or "{}")
         v.append(float(p.get("input_voxel_size_A", p.get("voxel_size_A", float("nan")))))
         n_sharp += p.get("post_b_A2") is not None
+        n_bounded += bool(p.get("post_b_bounded", False))
         n_flat += p.get("atomic_b") == "flat"
     v = np.asarray(v, dtype=np.float64)
     ok = v[np.isfinite(v)]
     return {"input_voxel_size_A": [float(ok.min()), float(ok.max())] if ok.size else None,
-            "n_post_sharpened": int(n_sharp), **({"n_flat_atomic_b": int(n_flat)} if n_flat else {})}
+            "n_post_sharpened": int(n_sharp), **({"n_post_sharpened_bounded": int(n_bounded)} if n_sharp else {}),
+            **({"n_flat_atomic_b": int(n_flat)} if n_flat else {})}
 
 
 def front_end(features: FeatureConfig) -> dict:
@@ -255,10 +265,11 @@ def reads_samples_of(features: FeatureConfig, sample_front_end: dict) -> bool:
 
 
 def _sample_job(args):
-    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale = args
+    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale, *rest = args
+    bounded = bool(rest[0]) if rest else True
     try:
         return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict), post_sharpen, input_voxel_A,
-                           atomic_b, noise_cutoff_scale)
+                           atomic_b, noise_cutoff_scale, bounded)
     except Exception as exc:  # noqa: BLE001 - a failed simulation is skipped, and logged
         return {"error": f"{os.path.basename(path)} seed {seed}: {exc!r}"}
 
@@ -277,6 +288,7 @@ def generate_dataset(
     input_voxel_A: tuple[float, float] | None = None,
     atomic_b: str = "model",
     noise_cutoff_scale: tuple[float, float] | None = None,
+    post_b_bounded: bool = True,
 ) -> None:
     """Simulate ``n_train`` + ``n_val`` samples into shards ``{train,val}_NNN.pt`` of ``out_dir``.
 
@@ -297,7 +309,7 @@ def generate_dataset(
             for i in range(shard * shard_size, min(n, (shard + 1) * shard_size)):
                 s = seed * 1_000_003 + off + i
                 jobs.append((paths[random.Random(s).randrange(len(paths))], spec.name, s, features.to_dict(),
-                             post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale))
+                             post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale, bool(post_b_bounded)))
             todo.append((fn, jobs))
     if not todo:
         return

@@ -527,7 +527,11 @@ def add_arguments(p) -> None:
                         "training crop whose truth varies (default 0: L1 alone)")
     p.add_argument("--post-sharpen", type=float, default=0.0, metavar="P",
                    help="when simulating: with probability P sharpen or blur the map after the noise "
-                        f"(global B uniform in {POST_B_RANGE_A2} A^2; the half maps stay raw)")
+                        f"(global B uniform in {POST_B_RANGE_A2} A^2, held constant beyond the map's Nyquist "
+                        "frequency; the half maps stay raw)")
+    p.add_argument("--post-sharpen-unbounded", action="store_true",
+                   help="apply that B also beyond Nyquist (the box's corners), as the sets of the shipped models "
+                        "were made: to reproduce them (at fine voxel sizes a strong B then leaves rounding noise)")
     p.add_argument("--input-voxel-size", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="when simulating: draw each map's input voxel size uniformly in [LO, HI] A and bring it to "
                         "the working sampling as 'deepres estimate' does (default: simulate at the working sampling)")
@@ -597,7 +601,8 @@ def run(args) -> int:
                                                                   solvent_context=args.solvent_context),
                      post_sharpen=args.post_sharpen,
                      input_voxel_A=tuple(args.input_voxel_size) if args.input_voxel_size else None,
-                     atomic_b=args.atomic_b, noise_cutoff_scale=tuple(ncs) if ncs else None)
+                     atomic_b=args.atomic_b, noise_cutoff_scale=tuple(ncs) if ncs else None,
+                     post_b_bounded=not args.post_sharpen_unbounded)
     if args.generate_only:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,

@@ -458,3 +458,15 @@ if [ "${SOLVENT_NEW_LOW-0}" = 1 ]; then
     .venv/bin/deepres train "${low_ctx[@]}" --train-new-only --model-id deepres-low-v13b --output runs/low_v13b.pt \
         > runs/train_low_v13b.log 2>&1
 fi
+# High maps with the post-hoc B held at Nyquist (BOUNDED_HIGH_S13=1, default off; 2026-12-07, seventh session): 600 + 96
+# new high maps made like high600 but bounded (no --post-sharpen-unbounded) with data seed 13 (data_cache/high600_s13_bounded),
+# 1200 float32 steps from the shipped v19 at a lower peak lr than v20's (1e-4; seed 25, two threads) -> candidate
+# deepres-high-v22. Rule in docs/models.md ("Sharpened maps: detection and --desharpen", "Planned next ... high v22").
+if [ "${BOUNDED_HIGH_S13-0}" = 1 ]; then
+    need_v19
+    s13=()
+    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || s13+=("$a"); done
+    s13+=(--data-seed 13 --seed 25 --init runs/high_v19.pt --threads 2 --lr 1e-4 --data-dir data_cache/high600_s13_bounded)
+    .venv/bin/deepres train "${s13[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s13_bounded.log 2>&1
+    .venv/bin/deepres train "${s13[@]}" --model-id deepres-high-v22 --output runs/high_v22.pt > runs/train_high_v22.log 2>&1
+fi

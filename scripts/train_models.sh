@@ -461,7 +461,8 @@ fi
 # High maps with the post-hoc B held at Nyquist (BOUNDED_HIGH_S13=1, default off; 2026-12-07, seventh session): 600 + 96
 # new high maps made like high600 but bounded (no --post-sharpen-unbounded) with data seed 13 (data_cache/high600_s13_bounded),
 # 1200 float32 steps from the shipped v19 at a lower peak lr than v20's (1e-4; seed 25, two threads) -> candidate
-# deepres-high-v22. Rule in docs/models.md ("Sharpened maps: detection and --desharpen", "Planned next ... high v22").
+# deepres-high-v22. Rule in docs/models.md ("Sharpened maps: detection and --desharpen", "Planned next ... high v22");
+# run the same session: it failed (usual held-out 0.319 -> 0.344 A), not shipped.
 if [ "${BOUNDED_HIGH_S13-0}" = 1 ]; then
     need_v19
     s13=()

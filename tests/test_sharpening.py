@@ -102,6 +102,7 @@ def test_an_unsharpened_map_is_left_alone_and_half_maps_are_not_flattened():
     c = deepres.estimate(sharp, mask, voxel_size_A=1.0, model=hm, half_maps=(h1, h2), desharpen=True)
     assert c.parameters["desharpen_applied_b_A2"] is None
     assert not any("looks sharpened" in w for w in c.warnings)
+    assert any("--desharpen is not used with half maps" in w for w in c.warnings)
 
 
 def test_cli_desharpen_reaches_the_summary(tmp_path, monkeypatch, capsys):

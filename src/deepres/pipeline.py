@@ -514,6 +514,9 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
     top_Ainv = min(0.5 / v_in, 0.5 / spec.voxel_size_A, 1.0 / cut.edge_A if cut is not None else np.inf)
     sharp = measure_sharpening(*radial, v_in, top_Ainv)
     applied_b = None
+    if desharpen and halves is not None:
+        warnings.append("--desharpen is not used with half maps: the network reads the mean of the raw halves, "
+                        "which a sharpening of the map does not reach")
     if sharp is not None and sharp.sharpened and halves is None:
         lo_A, hi_A = sharp.window_A
         note = (f"map {vol_name} looks sharpened: its power rises toward high frequency (tail B "

@@ -48,7 +48,7 @@ def main() -> None:
     p.add_argument("--desharpen", action="store_true", help="add the single-map model with desharpen=True")
     p.add_argument("--bounded", action="store_true",
                    help="hold the B's factor constant beyond the map's Nyquist frequency, as sharpening programs do "
-                        "(unbounded, B = -50 A^2 multiplies the corners of a 0.5 A/voxel box by ~1e14 and leaves "
+                        "(unbounded, B = -50 A^2 multiplies the corners of a 0.5 A/voxel box by ~1e16 and leaves "
                         "a map of float32 rounding noise)")
     p.add_argument("--stem", default=None, help="output file name without extension (default sharpening_<range>)")
     p.add_argument("--output-dir", default=str(Path(__file__).parent / "results"))

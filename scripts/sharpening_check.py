@@ -24,7 +24,7 @@ import numpy as np
 from deepres.benchmark_cases import load_cases, simulate, structures_dir
 from deepres.lowpass import bin_width_cpv, detect_lowpass, radial_log_power
 from deepres.ranges import get_range
-from deepres.sharpening import SHARPENED_B_A2, measure_sharpening
+from deepres.sharpening import SHARPENED_B_A2, band_top_Ainv, measure_sharpening
 from deepres.simulate.noise import apply_bfactor
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
@@ -34,8 +34,7 @@ def tail(data: np.ndarray, voxel_size_A: float, working_voxel_A: float):
     """The pipeline's measurement (``deepres.pipeline.estimate_volume``) on one map."""
     radial = radial_log_power(data, bin_width_cpv(data.shape))
     cut = detect_lowpass(data, voxel_size_A, radial)
-    top = min(0.5 / voxel_size_A, 0.5 / working_voxel_A, 1.0 / cut.edge_A if cut is not None else np.inf)
-    return measure_sharpening(*radial, voxel_size_A, top)
+    return measure_sharpening(*radial, voxel_size_A, band_top_Ainv(voxel_size_A, working_voxel_A, cut))
 
 
 def main(argv=None) -> int:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
 from deepres.lowpass import bin_width_cpv, detect_lowpass, radial_log_power
 from deepres.mrc import read_volume
 from deepres.ranges import get_range
-from deepres.sharpening import measure_sharpening
+from deepres.sharpening import band_top_Ainv, measure_sharpening
 
 
 def main(argv=None) -> int:
@@ -29,9 +27,7 @@ def main(argv=None) -> int:
         radial = radial_log_power(d, bin_width_cpv(d.shape))
         cut = detect_lowpass(d, v, radial)
         for name in ("low", "high"):
-            spec = get_range(name)
-            top = min(0.5 / v, 0.5 / spec.voxel_size_A, 1.0 / cut.edge_A if cut is not None else np.inf)
-            s = measure_sharpening(*radial, v, top)
+            s = measure_sharpening(*radial, v, band_top_Ainv(v, get_range(name).voxel_size_A, cut))
             print(f"{p}  {'x'.join(map(str, d.shape))} at {v:.3f} A  range {name}  filter edge "
                   f"{'-' if cut is None else f'{cut.edge_A:.2f} A'}  "
                   + ("tail B not measurable" if s is None else

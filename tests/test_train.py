@@ -630,7 +630,7 @@ def test_atomic_b_reaches_the_simulation_and_the_record(monkeypatch):
 
     monkeypatch.setattr(sim, "simulate_case", fake_case)
     out = T._sample_job((str(DATA / "1BVN_l_u.pdb.gz"), "low", 5, FeatureConfig().to_dict(), 0.0, None, "flat",
-                         (0.7, 1.3)))
+                         (0.7, 1.3), True))
     assert "stop after the call" in out["error"] and seen["atomic_b"] == "flat"
     assert seen["noise_cutoff_scale"] == (0.7, 1.3)
     samples = [{"params": json.dumps({"voxel_size_A": 1.0, "post_b_A2": None, "atomic_b": a})} for a in

@@ -177,7 +177,7 @@ class DeepResEstimator(Estimator):
             device=self.device,
             origin_A=inputs.map.origin_A,
             precision=self.precision,
-            **({"desharpen": True} if self.desharpen else {}),
+            desharpen=self.desharpen,
             **({"half_maps": (np.asarray(inputs.half1.data, dtype=np.float32),
                               np.asarray(inputs.half2.data, dtype=np.float32))} if self.half_maps else {}),
             **self._model_kwargs(inputs.range),

@@ -47,7 +47,7 @@ import numpy as np
 
 from deepres.errors import DeepResError, InputError
 from deepres.lowpass import bin_width_cpv, detect_lowpass, radial_log_power
-from deepres.sharpening import flatten, measure_sharpening
+from deepres.sharpening import band_top_Ainv, flatten, measure_sharpening
 from deepres.mask import MASK_THRESHOLD, binarise, bounding_box, mask_map
 from deepres.ranges import RangeSpec, get_range
 from deepres.resample import exact_pad, fourier_resample, masked_trilinear, output_size, zero_padded
@@ -511,8 +511,7 @@ def estimate_volume(vol: Volume, mask_vol: Volume | np.ndarray, range: str | Ran
         data = mean
     radial = radial_log_power(data, bin_width_cpv(data.shape))
     cut = detect_lowpass(data, v_in, radial)
-    top_Ainv = min(0.5 / v_in, 0.5 / spec.voxel_size_A, 1.0 / cut.edge_A if cut is not None else np.inf)
-    sharp = measure_sharpening(*radial, v_in, top_Ainv)
+    sharp = measure_sharpening(*radial, v_in, band_top_Ainv(v_in, spec.voxel_size_A, cut))
     applied_b = None
     if desharpen and halves is not None:
         warnings.append("--desharpen is not used with half maps: the network reads the mean of the raw halves, "

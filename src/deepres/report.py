@@ -104,14 +104,15 @@ def _summary_lines(result, values: np.ndarray, volume, input_map_path) -> list[t
     if shape is not None and vs is not None:
         rows.append(("grid", f"{'×'.join(str(s) for s in shape)} at {float(vs):.3g} Å/voxel"))
     rows.append(("voxels in mask", f"{values.size:,}"))
-    lp = (getattr(result, "parameters", None) or {}).get("lowpass_filter")
+    params = getattr(result, "parameters", None) or {}
+    lp = params.get("lowpass_filter")
     if isinstance(lp, dict) and "content_end_A" in lp:
-        floored = (getattr(result, "parameters", None) or {}).get("lowpass_floor", False)
+        floored = params.get("lowpass_floor", False)
         rows.append(("low-pass filtered", f"content ends at {float(lp['content_end_A']):.2f} Å"
                      + (f"; floor {float(lp['label_floor_A']):.2f} Å" if floored else "")))
-    sh = (getattr(result, "parameters", None) or {}).get("sharpening")
+    sh = params.get("sharpening")
     if isinstance(sh, dict) and sh.get("sharpened"):
-        applied = (getattr(result, "parameters", None) or {}).get("desharpen_applied_b_A2")
+        applied = params.get("desharpen_applied_b_A2")
         rows.append(("sharpened", f"tail B {float(sh['tail_b_A2']):+.0f} Å²"
                      + (f"; blurred by {float(applied):+.0f} Å²" if applied is not None else "")))
     return rows

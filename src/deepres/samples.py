@@ -265,8 +265,7 @@ def reads_samples_of(features: FeatureConfig, sample_front_end: dict) -> bool:
 
 
 def _sample_job(args):
-    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale, *rest = args
-    bounded = bool(rest[0]) if rest else True
+    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale, bounded = args
     try:
         return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict), post_sharpen, input_voxel_A,
                            atomic_b, noise_cutoff_scale, bounded)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deepres.lowpass import LowpassCut
+
 #: Tail B (Å²) below which a map is reported as sharpened.
 SHARPENED_B_A2 = -10.0
 #: The band of the fit, as fractions of the highest frequency the network sees.
@@ -53,6 +55,14 @@ class Sharpening:
     def as_dict(self) -> dict:
         return {"tail_b_A2": round(self.tail_b_A2, 1), "window_A": [round(w, 3) for w in self.window_A],
                 "sharpened": self.sharpened}
+
+
+def band_top_Ainv(voxel_size_A: float, working_voxel_A: float, cut: LowpassCut | None = None) -> float:
+    """The highest frequency (Å⁻¹) of a map sampled at ``voxel_size_A`` that the network working at
+    ``working_voxel_A`` sees: the lower Nyquist frequency of the two, or the edge of the map's
+    low-pass filter ``cut`` when it lies lower."""
+    return min(0.5 / float(voxel_size_A), 0.5 / float(working_voxel_A),
+               1.0 / cut.edge_A if cut is not None else np.inf)
 
 
 def measure_sharpening(freq_cpv: np.ndarray, log10_power: np.ndarray, voxel_size_A: float,

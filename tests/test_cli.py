@@ -53,6 +53,30 @@ def test_estimate_prints_summary(tmp_path, monkeypatch, capsys):
     assert json.loads((outdir / "summary.json").read_text())["parameters"]["precision"] == "bfloat16"
 
 
+def test_estimate_reads_gzipped_inputs_as_emdb_ships_them(tmp_path, monkeypatch, capsys):
+    import gzip
+
+    import mrcfile
+    import numpy as np
+
+    use_untrained(monkeypatch)
+    vp, mp = write_pair(tmp_path, shape=(26, 28, 24))
+    assert cli.main(["estimate", str(vp), "--mask", str(mp), "--device", "cpu", "--no-report", "-q",
+                     "--output-dir", str(tmp_path / "plain")]) == 0
+    gz = []
+    for p in (vp, mp):
+        gz.append(p.with_name(p.stem + ".map.gz"))
+        with gzip.open(gz[-1], "wb") as fh:
+            fh.write(p.read_bytes())
+    assert cli.main(["estimate", str(gz[0]), "--mask", str(gz[1]), "--device", "cpu", "--no-report", "-q"]) == 0
+    outdir = tmp_path / "map_deepres"  # map.map.gz -> map_deepres, not map.map_deepres
+    with mrcfile.open(outdir / "resolution.mrc") as a, mrcfile.open(tmp_path / "plain" / "resolution.mrc") as b:
+        assert np.array_equal(a.data, b.data) and a.voxel_size == b.voxel_size
+    inputs = json.loads((outdir / "summary.json").read_text())["inputs"]
+    assert inputs["volume"]["path"].endswith("map.map.gz")  # the file given, and its own checksum
+    capsys.readouterr()
+
+
 def test_progress_display_only_on_a_terminal():
     import io
 

@@ -198,3 +198,58 @@ def test_header_fuzz(tmp_path, ints, floats, cut, stamp):
     assert np.isfinite(v.data).all()
     assert v.voxel_size_A > 0 and np.isfinite(v.voxel_size_A)
     assert all(np.isfinite(o) for o in v.origin_A)
+
+
+# --- compressed files (EMDB distributes maps as emd_NNNN.map.gz) -----------------------------------
+
+def _compress(src, dst, module):
+    import bz2
+    import gzip
+
+    opener = {"gzip": gzip.open, "bz2": bz2.open}[module]
+    with open(src, "rb") as a, opener(dst, "wb") as b:
+        b.write(a.read())
+    return dst
+
+
+@pytest.mark.parametrize("module,name", [("gzip", "m.map.gz"), ("bz2", "m.mrc.bz2")])
+def test_compressed_file_reads_as_the_plain_one(tmp_path, module, name):
+    plain = read_volume(MAP_1AKE)
+    p = _compress(MAP_1AKE, tmp_path / name, module)
+    before = p.read_bytes()
+    v = read_volume(p)
+    assert np.array_equal(v.data, plain.data) and v.data.flags["WRITEABLE"]
+    assert v.voxel_size_A == plain.voxel_size_A and v.origin_A == plain.origin_A
+    assert v.header["path"] == str(p) and v.header["compression"] == ("gzip" if module == "gzip" else "bzip2")
+    assert {k: v.header[k] for k in plain.header if k != "path"} == {k: plain.header[k] for k in plain.header
+                                                                     if k != "path"}
+    assert p.read_bytes() == before  # the compressed input is untouched
+    # recognised by content, not by name: a gzip file named .mrc reads too
+    q = _compress(MAP_1AKE, tmp_path / "named_plain.mrc", module)
+    assert np.array_equal(read_volume(q).data, plain.data)
+
+
+def test_compressed_bad_files_name_the_given_file(tmp_path):
+    import gzip
+
+    full = _compress(MAP_1AKE, tmp_path / "full.map.gz", "gzip").read_bytes()
+    (tmp_path / "cut.map.gz").write_bytes(full[: len(full) // 2])
+    with pytest.raises(InputError, match=r"cut\.map\.gz is a truncated or damaged gzip file"):
+        read_volume(tmp_path / "cut.map.gz")
+    (tmp_path / "junk.map.gz").write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
+    with pytest.raises(InputError, match=r"junk\.map\.gz is a (truncated or )?damaged gzip file"):
+        read_volume(tmp_path / "junk.map.gz")
+    # a complete archive of something that is not a 3D map: the message names the .gz, not a temporary file
+    img = write_mrc(tmp_path / "img.mrc", np.ones((1, 8, 8)), 1.0)
+    with gzip.open(tmp_path / "img.mrc.gz", "wb") as fh:
+        fh.write(img.read_bytes())
+    with pytest.raises(InputError, match=r"map file \S*img\.mrc\.gz is a 2D image"):
+        read_volume(tmp_path / "img.mrc.gz")
+
+
+def test_default_output_dir_drops_the_compression_suffix(tmp_path):
+    from deepres.outputs import default_output_dir
+
+    assert default_output_dir(tmp_path / "emd_1234.map.gz") == tmp_path / "emd_1234_deepres"
+    assert default_output_dir(tmp_path / "emd_1234.mrc.bz2") == tmp_path / "emd_1234_deepres"
+    assert default_output_dir(tmp_path / "emd_1234.map") == tmp_path / "emd_1234_deepres"

@@ -17,11 +17,16 @@ Conventions
   older EMAN) write volumes with space group 0 and ``MZ == NZ``; those are read as volumes.
 * Supported modes: 0 (int8), 1 (int16), 2 (float32), 6 (uint16), 12 (float16). Complex modes
   (3, 4) and packed 4-bit (101) are refused.
+* Compressed files (gzip, as EMDB distributes its maps, ``emd_NNNN.map.gz``, or bzip2) are
+  recognised by their first bytes, whatever their name, and decompressed into a temporary file
+  that is read as any other and then deleted; the file itself is never changed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -43,23 +48,27 @@ def _header_dtype():
     return mrcfile.dtypes.HEADER_DTYPE
 
 
-def _read_header(path: Path, what: str) -> tuple[np.ndarray, int]:
-    """Check the file and return its header record (native byte order) and size in bytes."""
+def _read_header(path: Path, what: str, shown: str | None = None) -> tuple[np.ndarray, int]:
+    """Check the file and return its header record (native byte order) and size in bytes.
+
+    ``shown`` names the file in messages (the compressed file the user gave, for a decompressed copy).
+    """
+    shown = str(path) if shown is None else shown
     if not path.exists():
-        raise InputError(f"{what} file {path} does not exist: check the path")
+        raise InputError(f"{what} file {shown} does not exist: check the path")
     if path.is_dir():
-        raise InputError(f"{what} {path} is a directory, not an MRC file: give the path of the .mrc/.map file")
+        raise InputError(f"{what} {shown} is a directory, not an MRC file: give the path of the .mrc/.map file")
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
             raw = fh.read(HEADER_BYTES)
     except OSError as exc:
-        raise InputError(f"cannot read {what} file {path} ({exc.strerror or exc}): check its permissions") from exc
+        raise InputError(f"cannot read {what} file {shown} ({exc.strerror or exc}): check its permissions") from exc
     if size == 0:
-        raise InputError(f"{what} file {path} is empty (0 bytes): it was probably not written completely; copy it again")
+        raise InputError(f"{what} file {shown} is empty (0 bytes): it was probably not written completely; copy it again")
     if size < HEADER_BYTES:
         raise InputError(
-            f"{what} file {path} is not an MRC file (only {size} bytes, shorter than the 1024-byte MRC header)"
+            f"{what} file {shown} is not an MRC file (only {size} bytes, shorter than the 1024-byte MRC header)"
         )
     hdt = _header_dtype()
     little = np.frombuffer(raw, dtype=hdt.newbyteorder("<"), count=1)[0]
@@ -74,10 +83,49 @@ def _read_header(path: Path, what: str) -> tuple[np.ndarray, int]:
     hdr = np.array(hdr).astype(hdr.dtype.newbyteorder("="))[()]
     if bytes(hdr["map"]) != b"MAP " and not _plausible(hdr, size):
         raise InputError(
-            f"{what} file {path} is not an MRC file (no 'MAP ' stamp and the header does not describe the file): "
+            f"{what} file {shown} is not an MRC file (no 'MAP ' stamp and the header does not describe the file): "
             "convert it to MRC/CCP4 format"
         )
     return hdr, size
+
+
+#: First bytes of the compressed formats read (gzip, bzip2), and the module that opens each.
+_COMPRESSED = {b"\x1f\x8b": ("gzip", "gzip"), b"BZh": ("bzip2", "bz2")}
+
+
+def _compression(path: Path) -> tuple[str, str] | None:
+    """``(format name, module)`` of a compressed file, or None (also for a missing or unreadable one)."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(3)
+    except OSError:
+        return None
+    for sig, kind in _COMPRESSED.items():
+        if magic.startswith(sig):
+            return kind
+    return None
+
+
+def _decompress(path: Path, kind: tuple[str, str], folder: Path, what: str) -> Path:
+    """Decompress ``path`` into ``folder``; a damaged archive or a full disk is an InputError."""
+    import importlib
+
+    name, module = kind
+    opener = importlib.import_module(module).open
+    out = folder / "decompressed.mrc"
+    try:
+        with opener(path, "rb") as src, open(out, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 22)
+    except OSError as exc:  # gzip.BadGzipFile and bz2's errors are OSErrors; so is a full disk
+        if exc.errno is not None:
+            raise InputError(
+                f"cannot decompress {what} file {path} into {folder} ({exc.strerror or exc}): "
+                "free space there (TMPDIR sets the folder) or decompress the file yourself"
+            ) from exc
+        raise InputError(f"{what} file {path} is a damaged {name} file ({exc}): download or copy it again") from exc
+    except (EOFError, ValueError) as exc:
+        raise InputError(f"{what} file {path} is a truncated or damaged {name} file: download or copy it again") from exc
+    return out
 
 
 def _plausible(hdr, size: int) -> bool:
@@ -123,7 +171,8 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
 
     Parameters
     ----------
-    path : the file.
+    path : the file: MRC/CCP4, or such a file compressed with gzip or bzip2 (e.g. EMDB's
+        ``emd_NNNN.map.gz``), decompressed into a temporary folder (``TMPDIR``) while it is read.
     voxel_size_A : if given, overrides the voxel size in the header (for files whose header has
         none, or a wrong one).
     what : how to name the file in error messages ("map", "mask").
@@ -131,44 +180,56 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
     Raises
     ------
     InputError
-        For any file that is missing, unreadable, not MRC, truncated, in an unsupported mode, 2D,
+        For any file that is missing, unreadable, not MRC, truncated (or a damaged archive), in an unsupported mode, 2D,
         an image stack, without a voxel size, with anisotropic voxels or with NaN/Inf values.
     """
     path = Path(path)
-    hdr, size = _read_header(path, what)
+    kind = _compression(path) if path.is_file() else None
+    if kind is None:
+        return _read_plain(path, voxel_size_A, what, str(path))
+    with tempfile.TemporaryDirectory(prefix="deepres-") as tmp:
+        vol = _read_plain(_decompress(path, kind, Path(tmp), what), voxel_size_A, what, str(path))
+    vol.header["path"] = str(path)
+    vol.header["compression"] = kind[0]
+    return vol
+
+
+def _read_plain(path: Path, voxel_size_A: float | None, what: str, shown: str) -> Volume:
+    """:func:`read_volume` of an uncompressed file; ``shown`` names it in messages."""
+    hdr, size = _read_header(path, what, shown)
     nx, ny, nz, mode, nsymbt = (int(hdr[k]) for k in ("nx", "ny", "nz", "mode", "nsymbt"))
     if mode in _MODE_NAMES:
         raise InputError(
-            f"{what} file {path} holds {_MODE_NAMES[mode]} data, which deepres does not read: "
+            f"{what} file {shown} holds {_MODE_NAMES[mode]} data, which deepres does not read: "
             "save it as a real-valued (float32) map"
         )
     if mode not in _MODE_DTYPES:
-        raise InputError(f"{what} file {path} has unknown MRC data mode {mode}: save it as a float32 (mode 2) map")
+        raise InputError(f"{what} file {shown} has unknown MRC data mode {mode}: save it as a float32 (mode 2) map")
     if min(nx, ny, nz) < 1:
-        raise InputError(f"{what} file {path} has invalid dimensions {nx}x{ny}x{nz} in its header: the file is damaged")
+        raise InputError(f"{what} file {shown} has invalid dimensions {nx}x{ny}x{nz} in its header: the file is damaged")
     if nsymbt < 0:
-        raise InputError(f"{what} file {path} has a negative extended-header size ({nsymbt}): the file is damaged")
+        raise InputError(f"{what} file {shown} has a negative extended-header size ({nsymbt}): the file is damaged")
     itemsize = np.dtype(_MODE_DTYPES[mode]).itemsize
     expected = HEADER_BYTES + nsymbt + nx * ny * nz * itemsize
     if size < expected:
         raise InputError(
-            f"{what} file {path} is truncated: its header announces {nx}x{ny}x{nz} voxels "
+            f"{what} file {shown} is truncated: its header announces {nx}x{ny}x{nz} voxels "
             f"({expected} bytes) but the file has {size} bytes; copy or download it again"
         )
     if nz == 1 or ny == 1 or nx == 1:
-        raise InputError(f"{what} file {path} is a 2D image ({nx}x{ny}x{nz}), not a 3D map: give a 3D map")
+        raise InputError(f"{what} file {shown} is a 2D image ({nx}x{ny}x{nz}), not a 3D map: give a 3D map")
     ispg, mz = int(hdr["ispg"]), int(hdr["mz"])
     if ispg == 0 and mz == 1:
         raise InputError(
-            f"{what} file {path} is a stack of {nz} 2D images (space group 0, MZ 1), not a 3D map: "
+            f"{what} file {shown} is a stack of {nz} 2D images (space group 0, MZ 1), not a 3D map: "
             "give a 3D map, or set its space group to 1 if it really is a volume"
         )
     if ispg >= 401:
-        raise InputError(f"{what} file {path} is a stack of volumes (space group {ispg}): give one 3D map")
+        raise InputError(f"{what} file {shown} is a stack of volumes (space group {ispg}): give one 3D map")
     perm = _axis_perm(int(hdr["mapc"]), int(hdr["mapr"]), int(hdr["maps"]))
     if perm is None:
         raise InputError(
-            f"{what} file {path} has an invalid axis order MAPC/MAPR/MAPS = "
+            f"{what} file {shown} has an invalid axis order MAPC/MAPR/MAPS = "
             f"{int(hdr['mapc'])}/{int(hdr['mapr'])}/{int(hdr['maps'])}: it must be a permutation of 1, 2, 3"
         )
 
@@ -183,7 +244,7 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
             with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
                 raw = mrc.data
                 if raw is None or raw.shape != (nz, ny, nx):
-                    raise InputError(f"{what} file {path} could not be read as a {nx}x{ny}x{nz} map: the file is damaged")
+                    raise InputError(f"{what} file {shown} could not be read as a {nx}x{ny}x{nz} map: the file is damaged")
                 data = _transposed_copy(np.asarray(raw, dtype=np.float32), perm)  # -> (z, y, x)
                 if np.shares_memory(data, raw):
                     data = data.copy()  # nothing may point into the map once the file is closed
@@ -199,7 +260,7 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
     except InputError:
         raise
     except (ValueError, OSError, EOFError, OverflowError, MemoryError) as exc:
-        raise InputError(f"{what} file {path} could not be read as MRC ({exc}): the file is damaged") from exc
+        raise InputError(f"{what} file {shown} could not be read as MRC ({exc}): the file is damaged") from exc
 
 
     # Voxel size per physical axis: CELLA / M.
@@ -212,12 +273,12 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
     else:
         if any(not (s > 0) for s in sizes):
             raise InputError(
-                f"{what} file {path} has no voxel size in its header (CELLA/MX = {sizes[0]:g}, {sizes[1]:g}, "
+                f"{what} file {shown} has no voxel size in its header (CELLA/MX = {sizes[0]:g}, {sizes[1]:g}, "
                 f"{sizes[2]:g} Å): give it with --voxel-size A (Å per voxel)"
             )
         if max(sizes) - min(sizes) > VOXEL_RTOL * max(sizes):
             raise InputError(
-                f"{what} file {path} has anisotropic voxels ({sizes[0]:g} x {sizes[1]:g} x {sizes[2]:g} Å): "
+                f"{what} file {shown} has anisotropic voxels ({sizes[0]:g} x {sizes[1]:g} x {sizes[2]:g} Å): "
                 "deepres needs cubic voxels; resample the map to one voxel size first "
                 "(or, if the header is wrong, give the true size with --voxel-size)"
             )
@@ -238,7 +299,7 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
         n_nan = int(np.isnan(data).sum())
         n_inf = int(bad.sum()) - n_nan
         raise InputError(
-            f"{what} file {path} contains {n_nan} NaN and {n_inf} infinite values: "
+            f"{what} file {shown} contains {n_nan} NaN and {n_inf} infinite values: "
             "replace them (e.g. by 0) or recompute the map"
         )
     header["perm"] = perm

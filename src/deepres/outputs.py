@@ -20,8 +20,10 @@ from deepres.errors import InputError
 
 
 def default_output_dir(volume_path: str | os.PathLike) -> Path:
-    """``<VOLUME stem>_deepres`` beside the input map."""
+    """``<VOLUME stem>_deepres`` beside the input map (``emd_1234.map.gz`` gives ``emd_1234_deepres``)."""
     p = Path(volume_path)
+    if p.suffix.lower() in (".gz", ".bz2"):
+        p = p.with_suffix("")
     return p.with_name(f"{p.stem}_deepres")
 
 

@@ -54,6 +54,8 @@ def _resolve(ref):
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand("estimate", "estimate the local resolution of a cryo-EM map",
                "deepres.cli:add_estimate_arguments", "deepres.cli:run_estimate"),
+    Subcommand("mask", "make a mask of the molecule from the map (threshold or mass, low-pass, extension)",
+               "deepres.cli:add_mask_arguments", "deepres.cli:run_mask"),
     Subcommand("simulate", "simulate a map at a known local resolution from an atomic model",
                "deepres.simulate.cli:add_arguments", "deepres.simulate.cli:run"),
     Subcommand("benchmark", "accuracy benchmark on simulated held-out maps, real maps and invariance checks",
@@ -181,6 +183,74 @@ def run_estimate(args: argparse.Namespace) -> int:
         for w in s.warnings:
             print(f"Warning: {w}")
         print(f"Results in {outdir}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# deepres mask
+
+
+def add_mask_arguments(p: argparse.ArgumentParser) -> None:
+    from deepres.masking import EXTEND_A, LOWPASS_A, MIN_PIECE_FRACTION
+
+    p.description = (
+        "Make a binary mask of the molecule from the map itself, on the map's grid, for maps that come "
+        "without one: low-pass, threshold (at a level, or at the volume of the molecule's mass), drop small "
+        "pieces, extend outward. Look at the mask over the map before using it with 'deepres estimate'."
+    )
+    p.add_argument("volume", metavar="VOLUME", help="the map (MRC/CCP4, may be gzip-compressed)")
+    level = p.add_mutually_exclusive_group(required=True)
+    level.add_argument("--threshold", type=float, metavar="LEVEL",
+                       help="level in the map's units, applied to the low-passed map (e.g. the contour level "
+                            "EMDB recommends for the entry)")
+    level.add_argument("--mass-kda", type=float, metavar="KDA",
+                       help="the molecule's mass in kDa: the level encloses its volume (1.21 Å³/Da, protein)")
+    p.add_argument("--lowpass", type=float, default=LOWPASS_A, metavar="A",
+                   help=f"low-pass the map to this resolution (Å) before thresholding (default {LOWPASS_A:g}; 0: none)")
+    p.add_argument("--extend", type=float, default=EXTEND_A, metavar="A",
+                   help=f"extend the thresholded region outward by this distance (Å; default {EXTEND_A:g})")
+    p.add_argument("--min-piece", type=float, default=MIN_PIECE_FRACTION, metavar="F",
+                   help="drop connected pieces smaller than this fraction of the largest "
+                        f"(default {MIN_PIECE_FRACTION:g}, as in the simulator's masks)")
+    p.add_argument("--voxel-size", type=float, metavar="A", help="voxel size in Å, overriding the header")
+    p.add_argument("--output", "-o", metavar="MASK",
+                   help="the mask file to write (default: <VOLUME name>_mask.mrc beside VOLUME)")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+
+
+def run_mask(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from deepres import __version__
+    from deepres.masking import make_mask
+    from deepres.mrc import read_volume, write_volume
+    from deepres.outputs import check_output_file, default_output_dir, staged_output_file
+
+    src = Path(args.volume)
+    out = Path(args.output) if args.output else default_output_dir(src).with_name(
+        default_output_dir(src).name.removesuffix("_deepres") + "_mask.mrc")
+    out = check_output_file(out, [src], args.force)
+    vol = read_volume(src, args.voxel_size, what="map")
+    res = make_mask(vol, threshold=args.threshold, mass_kDa=args.mass_kda, lowpass_A=args.lowpass,
+                    extend_A=args.extend, min_piece_fraction=args.min_piece)
+    p = res.parameters
+    how = (f"level {res.level:.4g}" + (f" (volume of {p['mass_kDa']:g} kDa)" if p["mass_kDa"] is not None else "")
+           + (f" on the map low-passed to {p['lowpass_A']:g} A" if p["lowpass_A"] else " on the map")
+           + f", extended {p['extend_A']:g} A")
+    labels = ("deepres mask: 1 on the molecule, 0 outside", f"deepres {__version__} mask {how}"[:80],
+              f"made from {src.name}"[:80])
+    with staged_output_file(out) as tmp:
+        write_volume(tmp, res.mask.astype(np.float32), vol, labels)
+    if not args.quiet:
+        print(f"Mask {out}: {res.n_voxels} voxels, {res.volume_A3:.4g} A^3"
+              + (f" ({res.volume_A3 / (p['mass_kDa'] * 1000 * p['protein_A3_per_Da']):.2f}x the molecular volume)"
+                 if p["mass_kDa"] is not None else "") + ".")
+        print(f"Made from {how}; {res.n_pieces_kept} piece(s) kept, {res.n_pieces_dropped} smaller dropped.")
+        for w in res.warnings:
+            print(f"Warning: {w}")
+        print(f"Look at it over the map (ChimeraX: open {src} {out}), then: deepres estimate {src} --mask {out}")
     return 0
 
 

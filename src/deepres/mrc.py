@@ -308,12 +308,13 @@ def _read_plain(path: Path, voxel_size_A: float | None, what: str, shown: str) -
 
 
 def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume,
-                 label: str = "deepres local resolution (A)") -> None:
+                 label: str | tuple[str, ...] = "deepres local resolution (A)") -> None:
     """Write `(z, y, x)` ``data`` as float32 MRC on the grid of ``like``.
 
     Shape, voxel size, ORIGIN, N*START, MX/MY/MZ and axis order are those of ``like`` (read by
     :func:`read_volume`); a Volume built in memory gets the standard axis order and an ORIGIN equal
-    to its ``origin_A``. ``label`` goes into the header's first label.
+    to its ``origin_A``. ``label`` goes into the header's first label (a tuple: into the first
+    ones, at most 10 of 80 characters).
     """
     write_file_order(path, to_file_order(data, like), like, label)
 
@@ -329,7 +330,7 @@ def to_file_order(data: np.ndarray, like: Volume) -> np.ndarray:
 
 
 def write_file_order(path: str | os.PathLike, file_data: np.ndarray, like: Volume,
-                     label: str = "deepres local resolution (A)") -> None:
+                     label: str | tuple[str, ...] = "deepres local resolution (A)") -> None:
     """:func:`write_volume` for data already in the file's axis order (:func:`to_file_order`), so
     that several maps on one grid share one transposition."""
     import mrcfile
@@ -361,5 +362,7 @@ def write_file_order(path: str | os.PathLike, file_data: np.ndarray, like: Volum
                 z, y, x = like.origin_A
                 hd.origin = (x, y, z)
             # (set_data has already computed the header's min/max/mean/rms.)
-            mrc.header.label[0] = label.encode("ascii", "replace")[:80].ljust(80)
-            mrc.header.nlabl = 1
+            labels = ((label,) if isinstance(label, str) else tuple(label))[:10]
+            for i, text in enumerate(labels):
+                mrc.header.label[i] = text.encode("ascii", "replace")[:80].ljust(80)
+            mrc.header.nlabl = len(labels)

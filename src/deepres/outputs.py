@@ -76,15 +76,19 @@ def check_output_dir(outdir: str | os.PathLike, inputs: list[str | os.PathLike],
     parent = out.parent
     if not parent.is_dir():
         raise InputError(f"the folder {parent} (where {out.name} would go) does not exist: create it first")
-    # Probe for real (os.access says yes to root even on folders it cannot write).
+    _probe_writable(parent, out.name, "--output-dir")
+    return out
+
+
+def _probe_writable(folder: Path, name: str, option: str) -> None:
+    """Write and remove a probe in ``folder`` (os.access says yes to root even on folders it cannot write)."""
     try:
-        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent)
+        probe = tempfile.mkdtemp(prefix=f".{name}.probe-", dir=folder)
         os.rmdir(probe)
     except OSError as exc:
         raise InputError(
-            f"cannot write in {parent} ({exc.strerror or 'read-only or no permission'}): choose another --output-dir"
+            f"cannot write in {folder} ({exc.strerror or 'read-only or no permission'}): choose another {option}"
         ) from exc
-    return out
 
 
 @contextmanager
@@ -131,3 +135,43 @@ def write_json(path: str | os.PathLike, obj: dict) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, sort_keys=False, allow_nan=False)
         fh.write("\n")
+
+
+def check_output_file(path: str | os.PathLike, inputs: list[str | os.PathLike], force: bool) -> Path:
+    """Check, before any work, that the file ``path`` can be written; return it as an absolute path.
+
+    Raises
+    ------
+    InputError
+        If it is an input, a folder, an existing file without ``force``, or its folder is missing
+        or not writable.
+    """
+    out = Path(os.path.abspath(path))
+    for inp in inputs:
+        if out == Path(os.path.abspath(inp)) or Path(os.path.realpath(out)) == Path(os.path.realpath(inp)):
+            raise InputError(f"output file {out} is the input file {inp}: choose another --output")
+    if out.is_dir():
+        raise InputError(f"output path {out} is a folder: give a file name with --output")
+    if out.exists() and not force:
+        raise InputError(f"output file {out} exists: add --force to replace it, or choose another --output")
+    if not out.parent.is_dir():
+        raise InputError(f"the folder {out.parent} (where {out.name} would go) does not exist: create it first")
+    _probe_writable(out.parent, out.name, "--output")
+    return out
+
+
+@contextmanager
+def staged_output_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary file name beside ``path``; on normal exit move the file written there to
+    ``path`` (replacing it); on any exception remove it, leaving ``path`` as it was."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

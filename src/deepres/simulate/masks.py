@@ -19,11 +19,12 @@ Islands smaller than 2 % of the largest component are removed (users' "hide dust
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft as sfft
-from scipy import ndimage
 
 from deepres.filters import lowpass
+from deepres.masking import MIN_PIECE_FRACTION, dilate_ball, keep_pieces
 from deepres.volume import Volume
+
+__all__ = ["MASK_STYLES", "NOISE_SDS", "draw_mask_params", "make_mask", "dilate_ball"]
 
 #: The level is at least this many robust SDs of the background above the median.
 NOISE_SDS = 3.0
@@ -83,39 +84,8 @@ def make_mask(map_or_density: np.ndarray | Volume, voxel_size_A: float,
     low = lp[lp <= med]
     noise_sd = 1.4826 * float(np.median(med - low)) if low.size else 0.0
     level = med + max(float(params["level"]) * (float(lp.max()) - med), NOISE_SDS * noise_sd)
-    m = lp >= level
-    lab, n = ndimage.label(m)
-    if n > 1:
-        sizes = np.bincount(lab.ravel())[1:]
-        keep = np.flatnonzero(sizes >= 0.02 * sizes.max()) + 1
-        m = np.isin(lab, keep)
+    m, _, _ = keep_pieces(lp >= level, MIN_PIECE_FRACTION)
     dil_vox = float(params["dilation_A"]) / v
     if dil_vox > 0 and m.any():
         m = dilate_ball(m, dil_vox)
     return (m, params) if return_params else m
-
-
-def dilate_ball(mask: np.ndarray, radius_vox: float) -> np.ndarray:
-    """Binary dilation by a Euclidean ball of ``radius_vox`` voxels (FFT convolution on a
-    zero-padded box, so nothing wraps; the same result as thresholding the distance transform
-    at ``radius_vox``, much faster for large radii)."""
-    m = np.asarray(mask, dtype=bool)
-    r = int(np.floor(radius_vox))
-    if r < 1 or not m.any():
-        return m.copy()
-    # work on the mask's bounding box grown by r (clipped to the box)
-    nz = np.nonzero(m)
-    lo = [max(int(a.min()) - r, 0) for a in nz]
-    hi = [min(int(a.max()) + r + 1, n) for a, n in zip(nz, m.shape)]
-    full = m
-    m = m[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    g = np.arange(-r, r + 1, dtype=np.float32)
-    ball = (g[:, None, None] ** 2 + g[None, :, None] ** 2 + g[None, None, :] ** 2) <= np.float32(radius_vox) ** 2
-    shape = [sfft.next_fast_len(n + 2 * r, real=True) for n in m.shape]
-    fm = sfft.rfftn(m.astype(np.float32), s=shape, workers=1)
-    fb = sfft.rfftn(ball.astype(np.float32), s=shape, workers=1)
-    conv = sfft.irfftn(fm * fb, s=shape, workers=1)
-    # the ball is centred at index r: output voxel i is conv[i + r]
-    out = np.zeros(full.shape, dtype=bool)
-    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = conv[r:r + m.shape[0], r:r + m.shape[1], r:r + m.shape[2]] > 0.5
-    return out

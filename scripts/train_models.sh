@@ -36,26 +36,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STRUCT=${STRUCT:-../shared/data/structures/bm5}
 THREADS=${THREADS:-1}
+# Every stage below made its maps with the simulator's global B applied after the local-resolution field
+# (the order before 2026-12-07, eighth session); --global-b-after-field keeps it so that they are made again
+# bit for bit (docs/models.md, "Sharpening before the field"). A new stage should call deepres train without it.
+TRAIN=(.venv/bin/deepres train --global-b-after-field)
 mkdir -p runs
 for r in ${RANGES-low high}; do
     common=(--range "$r" --structures "$STRUCT" --data-dir "data_cache/$r" --n-train 500 --n-val 48
             --batch 4 --crop 24 --workers 2 --threads "$THREADS")
     if [ "${V2:-0}" = 1 ]; then
-        .venv/bin/deepres train "${common[@]}" --width 16 --output "runs/${r}_v1.pt" --steps 1200 --lr 2e-3 --seed 0 \
+        "${TRAIN[@]}" "${common[@]}" --width 16 --output "runs/${r}_v1.pt" --steps 1200 --lr 2e-3 --seed 0 \
             --model-id "deepres-$r-v1" 2>&1 | tee "runs/train_${r}_v1.log"
-        .venv/bin/deepres train "${common[@]}" --width 16 --output "runs/${r}_v2.pt" --steps 1500 --lr 1e-3 --seed 1 \
+        "${TRAIN[@]}" "${common[@]}" --width 16 --output "runs/${r}_v2.pt" --steps 1500 --lr 1e-3 --seed 1 \
             --init "runs/${r}_v1.pt" --model-id "deepres-$r-v2" 2>&1 | tee "runs/train_${r}_v2.log"
     fi
-    .venv/bin/deepres train "${common[@]}" --width 24 --output "runs/${r}_v3.pt" --steps 2400 --lr 2e-3 --seed 0 \
+    "${TRAIN[@]}" "${common[@]}" --width 24 --output "runs/${r}_v3.pt" --steps 2400 --lr 2e-3 --seed 0 \
         --model-id "deepres-$r-v3" 2>&1 | tee "runs/train_${r}_v3.log"
-    .venv/bin/deepres train "${common[@]}" --width 24 --output "runs/${r}_v4.pt" --steps 2000 --lr 1e-3 --seed 1 \
+    "${TRAIN[@]}" "${common[@]}" --width 24 --output "runs/${r}_v4.pt" --steps 2000 --lr 1e-3 --seed 1 \
         --init "runs/${r}_v3.pt" --model-id "deepres-$r-v4" 2>&1 | tee "runs/train_${r}_v4.log"
-    .venv/bin/deepres train "${common[@]}" --width 24 --output "runs/${r}_v5.pt" --steps 1600 --lr 1e-3 --seed 2 \
+    "${TRAIN[@]}" "${common[@]}" --width 24 --output "runs/${r}_v5.pt" --steps 1600 --lr 1e-3 --seed 2 \
         --init "runs/${r}_v4.pt" --context-quantiles 0.1 0.5 --model-id "deepres-$r-v5" 2>&1 | tee "runs/train_${r}_v5.log"
     cp "runs/${r}_${SHIP:-v5}.pt" "src/deepres/models/$r.pt"
     halves=(--range "$r" --structures "$STRUCT" --data-dir "data_cache/${r}_halves" --n-train 500 --n-val 48
             --batch 4 --crop 24 --workers 2 --threads "$THREADS" --half-maps --data-seed 0)
-    .venv/bin/deepres train "${halves[@]}" --width 24 --output "runs/${r}_halves_v1.pt" --steps 2400 --lr 1e-3 --seed 3 \
+    "${TRAIN[@]}" "${halves[@]}" --width 24 --output "runs/${r}_halves_v1.pt" --steps 2400 --lr 1e-3 --seed 3 \
         --init "runs/${r}_v5.pt" --context-quantiles 0.1 0.5 --model-id "deepres-$r-halves-v1" 2>&1 | tee "runs/train_${r}_halves_v1.log"
     cp "runs/${r}_halves_v1.pt" "src/deepres/models/${r}_halves.pt"
 done
@@ -67,11 +71,11 @@ for r in ${V6_RANGES-high}; do
     done
     more=(--range "$r" --structures "$STRUCT" --data-dir "$d" --n-train 1000 --n-val 48
           --batch 4 --crop 24 --workers 2 --threads "$THREADS" --data-seed 0 --width 24 --context-quantiles 0.1 0.5)
-    .venv/bin/deepres train "${more[@]}" --half-maps --generate-only --output "runs/${r}_unused.pt"
-    .venv/bin/deepres train "${more[@]}" --output "runs/${r}_v6.pt" --steps 2400 --lr 1e-3 --seed 5 \
+    "${TRAIN[@]}" "${more[@]}" --half-maps --generate-only --output "runs/${r}_unused.pt"
+    "${TRAIN[@]}" "${more[@]}" --output "runs/${r}_v6.pt" --steps 2400 --lr 1e-3 --seed 5 \
         --init "runs/${r}_v5.pt" --model-id "deepres-$r-v6" 2>&1 | tee "runs/train_${r}_v6.log"
     cp "runs/${r}_v6.pt" "src/deepres/models/$r.pt"
-    .venv/bin/deepres train "${more[@]}" --half-maps --output "runs/${r}_halves_v2.pt" --steps 2400 --lr 1e-3 --seed 5 \
+    "${TRAIN[@]}" "${more[@]}" --half-maps --output "runs/${r}_halves_v2.pt" --steps 2400 --lr 1e-3 --seed 5 \
         --init "runs/${r}_halves_v1.pt" --model-id "deepres-$r-halves-v2" 2>&1 | tee "runs/train_${r}_halves_v2.log"
     cp "runs/${r}_halves_v2.pt" "src/deepres/models/${r}_halves.pt"
 done
@@ -84,9 +88,9 @@ late=(--n-val 48 --batch 4 --crop 24 --workers 2 --threads 1 --data-seed 0 --wid
 train_pair() {  # SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO TRAIN_ARGS...: the two runs side by side
     local sf=$1 st=$2 hf=$3 ht=$4
     shift 4
-    .venv/bin/deepres train "$@" --init "runs/$sf.pt" --model-id "deepres-${st//_/-}" --output "runs/$st.pt" \
+    "${TRAIN[@]}" "$@" --init "runs/$sf.pt" --model-id "deepres-${st//_/-}" --output "runs/$st.pt" \
         > "runs/train_$st.log" 2>&1 &
-    .venv/bin/deepres train "$@" --half-maps --init "runs/$hf.pt" --model-id "deepres-${ht//_/-}" \
+    "${TRAIN[@]}" "$@" --half-maps --init "runs/$hf.pt" --model-id "deepres-${ht//_/-}" \
         --output "runs/$ht.pt" > "runs/train_$ht.log" 2>&1
     wait
 }
@@ -94,7 +98,7 @@ stage2000() {  # RANGE SEED SINGLE_FROM SINGLE_TO HALVES_FROM HALVES_TO
     local r=$1 seed=$2
     local big=(--range "$r" --structures "$STRUCT" --data-dir "data_cache/${r}_halves_2000" --n-train 2000 "${late[@]}"
                --val-every 500 --steps 6000 --lr 1e-3 --seed "$seed")
-    .venv/bin/deepres train "${big[@]}" --half-maps --generate-only --output "runs/${r}_unused.pt"
+    "${TRAIN[@]}" "${big[@]}" --half-maps --generate-only --output "runs/${r}_unused.pt"
     train_pair "$3" "$4" "$5" "$6" "${big[@]}"
 }
 # The high-range stage that was run instead of stage2000 (the time left in a session did not allow
@@ -109,7 +113,7 @@ new_maps() {  # RANGE FIRST COUNT DEST GENERATE_ARGS...: shards FIRST..FIRST+COU
     shift 4
     mkdir -p "$gen" "$d"
     for i in $(seq -f %03g 0 $((first - 1))); do [ -s "$gen/train_$i.pt" ] || : > "$gen/train_$i.pt"; done
-    .venv/bin/deepres train --range "$r" --structures "$STRUCT" --data-dir "$gen" --n-train $(((first + count) * 100)) \
+    "${TRAIN[@]}" --range "$r" --structures "$STRUCT" --data-dir "$gen" --n-train $(((first + count) * 100)) \
         "$@" --half-maps --generate-only --output "runs/${r}_unused.pt"
     ln -sf "$(realpath "$gen/val_000.pt")" "$d/val_000.pt"
     for i in $(seq 0 $((count - 1))); do
@@ -155,12 +159,12 @@ fi
 if [ "${DEEPER_LOW-1}" = 1 ]; then
     deep=(--range low --structures "$STRUCT" --data-dir data_cache/low_halves_2000 --n-train 2000 "${late[@]}"
           --val-every 500 --steps 3000 --lr 5e-4 --seed 10)
-    .venv/bin/deepres train "${deep[@]}" --init runs/low_v6.pt --dilations 1 2 4 2 1 2 1 --model-id deepres-low-v8 \
+    "${TRAIN[@]}" "${deep[@]}" --init runs/low_v6.pt --dilations 1 2 4 2 1 2 1 --model-id deepres-low-v8 \
         --output runs/low_v8.pt > runs/train_low_v8.log 2>&1 &
-    .venv/bin/deepres train "${deep[@]}" --init runs/low_v6.pt --model-id deepres-low-v8ctl --output runs/low_v8ctl.pt \
+    "${TRAIN[@]}" "${deep[@]}" --init runs/low_v6.pt --model-id deepres-low-v8ctl --output runs/low_v8ctl.pt \
         > runs/train_low_v8ctl.log 2>&1
     wait
-    .venv/bin/deepres train "${deep[@]}" --init runs/low_halves_v3.pt --half-maps --threads 2 \
+    "${TRAIN[@]}" "${deep[@]}" --init runs/low_halves_v3.pt --half-maps --threads 2 \
         --model-id deepres-low-halves-v5 --output runs/low_halves_v5.pt > runs/train_low_halves_v5.log 2>&1
 fi
 # 3000 more steps for the high models (MORE_HIGH=1, seed 11): the 2000 maps of the high stage2000 (simulated
@@ -170,7 +174,7 @@ fi
 if [ "${MORE_HIGH-1}" = 1 ]; then
     more_high=(--range high --structures "$STRUCT" --data-dir data_cache/high_halves_2000 --n-train 2000 "${late[@]}"
                --val-every 500 --steps 3000 --lr 5e-4 --seed 11)
-    .venv/bin/deepres train "${more_high[@]}" --half-maps --generate-only --output runs/high_unused.pt
+    "${TRAIN[@]}" "${more_high[@]}" --half-maps --generate-only --output runs/high_unused.pt
     train_pair high_v9 high_v10 high_halves_v4 high_halves_v6 "${more_high[@]}"
 fi
 # Coarse inputs for the high models (COARSE_HIGH=1, seed 12): 1200 + 48 new high maps (data seed 5), each simulated
@@ -180,13 +184,13 @@ fi
 if [ "${COARSE_HIGH-1}" = 1 ]; then
     coarse_high=(--range high --structures "$STRUCT" --data-dir data_cache/high_halves_coarse1200 --n-train 1200
                  "${late[@]}" --data-seed 5 --input-voxel-size 0.5 1.25 --val-every 500 --steps 3000 --lr 5e-4 --seed 12)
-    .venv/bin/deepres train "${coarse_high[@]}" --half-maps --generate-only --output runs/high_unused.pt
+    "${TRAIN[@]}" "${coarse_high[@]}" --half-maps --generate-only --output runs/high_unused.pt
     train_pair high_v9 high_v11 high_halves_v4 high_halves_v7 "${coarse_high[@]}"
 fi
 # The same for the low single-map model (COARSE_LOW=1, seed 12): 1200 + 48 new low maps (data seed 5, no half maps)
 # at input voxel sizes uniform in 1.0-2.5 A, 3000 bf16 steps at peak lr 5e-4, low v8 (runs/low_v8_ship.pt, the shipped file) -> deepres-low-v9.
 if [ "${COARSE_LOW-1}" = 1 ]; then
-    .venv/bin/deepres train --range low --structures "$STRUCT" --data-dir data_cache/low_coarse1200 --n-train 1200 \
+    "${TRAIN[@]}" --range low --structures "$STRUCT" --data-dir data_cache/low_coarse1200 --n-train 1200 \
         "${late[@]}" --data-seed 5 --input-voxel-size 1.0 2.5 --val-every 500 --steps 3000 --lr 5e-4 --seed 12 \
         --init runs/low_v8_ship.pt --model-id deepres-low-v9 --output runs/low_v9.pt > runs/train_low_v9.log 2>&1
 fi
@@ -194,7 +198,7 @@ fi
 # (data seed 6) at input voxel sizes uniform in 1.0-2.5 A, then 3000 bf16 steps at peak lr 5e-4, one thread:
 # halves-v5 -> deepres-low-halves-v6 (docs/models.md, "Coarse inputs, low half maps").
 if [ "${COARSE_LOW_HALVES-1}" = 1 ]; then
-    .venv/bin/deepres train --range low --structures "$STRUCT" --data-dir data_cache/low_halves_coarse1200 \
+    "${TRAIN[@]}" --range low --structures "$STRUCT" --data-dir data_cache/low_halves_coarse1200 \
         --n-train 1200 "${late[@]}" --data-seed 6 --input-voxel-size 1.0 2.5 --val-every 500 --steps 3000 --lr 5e-4 \
         --seed 13 --half-maps --init runs/low_halves_v5.pt --model-id deepres-low-halves-v6 \
         --output runs/low_halves_v6.pt > runs/train_low_halves_v6.log 2>&1
@@ -220,23 +224,23 @@ fi
 if [ "${SHARP_SINGLE-0}" = 1 ]; then
     sharp=(--structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 --post-sharpen-unbounded --val-every 800
            --steps 2400 --lr 5e-4 --seed 15)
-    .venv/bin/deepres train --range low "${sharp[@]}" --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 \
+    "${TRAIN[@]}" --range low "${sharp[@]}" --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 \
         --generate-only --output runs/low_unused.pt > runs/gen_low_sharp1200.log 2>&1
-    .venv/bin/deepres train --range high "${sharp[@]}" --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 \
+    "${TRAIN[@]}" --range high "${sharp[@]}" --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 \
         --generate-only --output runs/high_unused.pt > runs/gen_high_sharp1200.log 2>&1
     for r in low high; do  # pack the memory maps once, before the two runs read them
         .venv/bin/python -c "from deepres.shards import load_shards as l; l('data_cache/${r}_sharp1200', 'train'); l('data_cache/${r}_sharp1200', 'val')"
     done
-    .venv/bin/deepres train --range low "${sharp[@]}" --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 \
+    "${TRAIN[@]}" --range low "${sharp[@]}" --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 \
         --init runs/low_v9.pt --model-id deepres-low-v10 --output runs/low_v10.pt > runs/train_low_v10.log 2>&1 &
-    .venv/bin/deepres train --range high "${sharp[@]}" --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 \
+    "${TRAIN[@]}" --range high "${sharp[@]}" --input-voxel-size 0.5 1.25 --data-dir data_cache/high_sharp1200 \
         --init runs/high_v11.pt --model-id deepres-high-v13 --output runs/high_v13.pt > runs/train_high_v13.log 2>&1
     wait
 fi
 # Then 2400 more steps for the low one on the same maps (SHARP_LOW_MORE=1, default off; seed 16, peak lr 3e-4, two
 # threads): low v10 -> deepres-low-v11 (v10 missed its rule's usual-case limit by 0.005 A; docs/models.md).
 if [ "${SHARP_LOW_MORE-0}" = 1 ]; then
-    .venv/bin/deepres train --range low --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 --post-sharpen-unbounded \
+    "${TRAIN[@]}" --range low --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 --post-sharpen-unbounded \
         --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 --val-every 800 --steps 2400 --lr 3e-4 --seed 16 \
         --threads 2 --init runs/low_v10.pt --model-id deepres-low-v11 --output runs/low_v11.pt > runs/train_low_v11.log 2>&1
 fi
@@ -251,7 +255,7 @@ high_sharp_s7=("${high_sharp[@]}" --data-seed 7 --data-dir data_cache/high_sharp
 high_sharp_s8=("${high_sharp[@]}" --data-seed 8 --data-dir data_cache/high_sharp1200_s8 --more-data data_cache/high_sharp1200)
 if [ "${SHARP_HIGH_MORE-0}" = 1 ]; then
     [ -f runs/high_v13.pt ] || git show c24b825:src/deepres/models/high.pt > runs/high_v13.pt
-    .venv/bin/deepres train "${high_sharp_s7[@]}" --lr 3e-4 --seed 17 --threads 2 --init runs/high_v13.pt \
+    "${TRAIN[@]}" "${high_sharp_s7[@]}" --lr 3e-4 --seed 17 --threads 2 --init runs/high_v13.pt \
         --model-id deepres-high-v14 --output runs/high_v14.pt > runs/train_high_v14.log 2>&1
 fi
 # Then fresh maps for high (SHARP_HIGH_FRESH=1, default off; run 2026-12-06, v15 missed its rule by 0.0008 A): 1200 + 48 new high maps made like
@@ -260,8 +264,8 @@ fi
 # -> deepres-high-v15; rule in docs/models.md ("Planned next ... high v15").
 if [ "${SHARP_HIGH_FRESH-0}" = 1 ]; then
     [ -f runs/high_v14.pt ] || git show 110923b:src/deepres/models/high.pt > runs/high_v14.pt
-    [ -d data_cache/high_sharp1200 ] || .venv/bin/deepres train "${high_sharp_s7[@]}" --generate-only --output runs/unused.pt
-    .venv/bin/deepres train "${high_sharp_s8[@]}" --lr 2e-4 --seed 18 --threads 2 --init runs/high_v14.pt \
+    [ -d data_cache/high_sharp1200 ] || "${TRAIN[@]}" "${high_sharp_s7[@]}" --generate-only --output runs/unused.pt
+    "${TRAIN[@]}" "${high_sharp_s8[@]}" --lr 2e-4 --seed 18 --threads 2 --init runs/high_v14.pt \
         --model-id deepres-high-v15 --output runs/high_v15.pt > runs/train_high_v15.log 2>&1
 fi
 # Then (SHARP_HIGH_FRESH_MORE=1, default off; run 2026-12-06, v16 passed its rule and is shipped): v15 missed its rule by 0.0008 A while its validation error
@@ -269,7 +273,7 @@ fi
 # seed 19, peak lr 1.5e-4, two threads: high v15 -> deepres-high-v16; judged against v14 (docs/models.md).
 if [ "${SHARP_HIGH_FRESH_MORE-0}" = 1 ]; then
     [ -f runs/high_v15.pt ] || { echo "stage SHARP_HIGH_FRESH_MORE needs runs/high_v15.pt: run SHARP_HIGH_FRESH=1 first" >&2; exit 1; }
-    .venv/bin/deepres train "${high_sharp_s8[@]}" --lr 1.5e-4 --seed 19 --threads 2 --init runs/high_v15.pt \
+    "${TRAIN[@]}" "${high_sharp_s8[@]}" --lr 1.5e-4 --seed 19 --threads 2 --init runs/high_v15.pt \
         --model-id deepres-high-v16 --output runs/high_v16.pt > runs/train_high_v16.log 2>&1
 fi
 # Then a third set of fresh maps for high (SHARP_HIGH_FRESH3=1, default off; run 2026-12-06, third session, v17 failed its
@@ -293,12 +297,12 @@ pilot_s10=("${high600[@]}" --data-seed 10 --seed 22 --init runs/high_v16.pt)
 # itself is simulated by the run when missing)
 from_v16_on_three_high_sets() {
     need_v16
-    [ -d data_cache/high_sharp1200 ] || .venv/bin/deepres train "${high_sharp_s7[@]}" --generate-only --output runs/unused.pt
-    [ -d data_cache/high_sharp1200_s8 ] || .venv/bin/deepres train "${high_sharp_s8[@]}" --generate-only --output runs/unused.pt
+    [ -d data_cache/high_sharp1200 ] || "${TRAIN[@]}" "${high_sharp_s7[@]}" --generate-only --output runs/unused.pt
+    [ -d data_cache/high_sharp1200_s8 ] || "${TRAIN[@]}" "${high_sharp_s8[@]}" --generate-only --output runs/unused.pt
 }
 if [ "${SHARP_HIGH_FRESH3-0}" = 1 ]; then
     from_v16_on_three_high_sets
-    .venv/bin/deepres train "${high_sharp_s9[@]}" --steps 3600 --lr 2e-4 --seed 20 --threads 2 --init runs/high_v16.pt \
+    "${TRAIN[@]}" "${high_sharp_s9[@]}" --steps 3600 --lr 2e-4 --seed 20 --threads 2 --init runs/high_v16.pt \
         --model-id deepres-high-v17 --output runs/high_v17.pt > runs/train_high_v17.log 2>&1
 fi
 # A pilot of a wider high network (PILOT_WIDE_HIGH=1, default off; run 2026-12-06, third session, criteria not met): v16 widened from 24 to
@@ -307,7 +311,7 @@ fi
 # maps (scripts/eval_val.py --split train), against v16 and v17; not a candidate for shipping (docs/models.md).
 if [ "${PILOT_WIDE_HIGH-0}" = 1 ]; then
     from_v16_on_three_high_sets
-    .venv/bin/deepres train "${high_sharp_s9[@]}" --width 32 --steps 1600 --lr 2e-4 --seed 21 --threads 2 \
+    "${TRAIN[@]}" "${high_sharp_s9[@]}" --width 32 --steps 1600 --lr 2e-4 --seed 21 --threads 2 \
         --init runs/high_v16.pt --model-id deepres-high-w32-pilot --output runs/high_w32_pilot.pt > runs/train_high_w32_pilot.log 2>&1
 fi
 # A pilot of the front end's energy windows (PILOT_WINDOWS=1, default off; ~25 min): 300 + 48 low maps simulated with
@@ -318,12 +322,12 @@ if [ "${PILOT_WINDOWS-0}" = 1 ]; then
            --data-seed 0 --width 24 --context-quantiles 0.1 0.5 --precision bfloat16 --val-every 500 --steps 1500
            --lr 2e-3 --seed 0)
     for w in 0.5 0.3; do
-        .venv/bin/deepres train "${pilot[@]}" --smooth-wavelengths "$w" --data-dir "data_cache/pilot_sw$w" \
+        "${TRAIN[@]}" "${pilot[@]}" --smooth-wavelengths "$w" --data-dir "data_cache/pilot_sw$w" \
             --generate-only --output runs/pilot_unused.pt
     done
-    .venv/bin/deepres train "${pilot[@]}" --smooth-wavelengths 0.5 --data-dir data_cache/pilot_sw0.5 \
+    "${TRAIN[@]}" "${pilot[@]}" --smooth-wavelengths 0.5 --data-dir data_cache/pilot_sw0.5 \
         --model-id pilot-sw0.5 --output runs/pilot_sw0.5.pt > runs/train_pilot_sw0.5.log 2>&1 &
-    .venv/bin/deepres train "${pilot[@]}" --smooth-wavelengths 0.3 --data-dir data_cache/pilot_sw0.3 \
+    "${TRAIN[@]}" "${pilot[@]}" --smooth-wavelengths 0.3 --data-dir data_cache/pilot_sw0.3 \
         --model-id pilot-sw0.3 --output runs/pilot_sw0.3.pt > runs/train_pilot_sw0.3.log 2>&1
     wait
 fi
@@ -336,10 +340,10 @@ fi
 if [ "${PILOT_SPARSITY_HIGH-0}" = 1 ]; then
     need_v16
     sparse=("${pilot_s10[@]}" --data-dir data_cache/high_sparse600_s10 --threads 1)
-    .venv/bin/deepres train "${sparse[@]}" --sparsity-bands 12 --generate-only --output runs/unused.pt
-    .venv/bin/deepres train "${sparse[@]}" --model-id deepres-high-sparse-control-pilot \
+    "${TRAIN[@]}" "${sparse[@]}" --sparsity-bands 12 --generate-only --output runs/unused.pt
+    "${TRAIN[@]}" "${sparse[@]}" --model-id deepres-high-sparse-control-pilot \
         --output runs/high_sparse_control.pt > runs/train_high_sparse_control.log 2>&1 &
-    .venv/bin/deepres train "${sparse[@]}" --sparsity-bands 12 --model-id deepres-high-sparse-pilot \
+    "${TRAIN[@]}" "${sparse[@]}" --sparsity-bands 12 --model-id deepres-high-sparse-pilot \
         --output runs/high_sparse_pilot.pt > runs/train_high_sparse_pilot.log 2>&1
     wait
 fi
@@ -350,13 +354,13 @@ fi
 if [ "${PILOT_CORR_HIGH-0}" = 1 ]; then
     need_v16
     corr=("${pilot_s10[@]}" --data-dir data_cache/high_sparse600_s10 --threads "$THREADS")
-    .venv/bin/deepres train "${corr[@]}" --sparsity-bands 12 --generate-only --output runs/unused.pt
-    [ -f runs/high_sparse_control.pt ] || .venv/bin/deepres train "${corr[@]}" --model-id deepres-high-sparse-control-pilot \
+    "${TRAIN[@]}" "${corr[@]}" --sparsity-bands 12 --generate-only --output runs/unused.pt
+    [ -f runs/high_sparse_control.pt ] || "${TRAIN[@]}" "${corr[@]}" --model-id deepres-high-sparse-control-pilot \
         --output runs/high_sparse_control.pt > runs/train_high_sparse_control.log 2>&1
-    .venv/bin/deepres train "${corr[@]}" --corr-weight 0.3 --model-id deepres-high-corr-pilot \
+    "${TRAIN[@]}" "${corr[@]}" --corr-weight 0.3 --model-id deepres-high-corr-pilot \
         --output runs/high_corr_pilot.pt > runs/train_high_corr_pilot.log 2>&1
     # the second arm (criteria written after the first missed them, before this one ran): weight 1.0
-    .venv/bin/deepres train "${corr[@]}" --corr-weight 1.0 --model-id deepres-high-corr1-pilot \
+    "${TRAIN[@]}" "${corr[@]}" --corr-weight 1.0 --model-id deepres-high-corr1-pilot \
         --output runs/high_corr1_pilot.pt > runs/train_high_corr1_pilot.log 2>&1
 fi
 # A pilot of labels that the density holds (PILOT_FLATB_HIGH=1, default off; 2026-12-07): the 600 + 96 maps of data
@@ -366,8 +370,8 @@ fi
 if [ "${PILOT_FLATB_HIGH-0}" = 1 ]; then
     need_v16
     flatb=("${pilot_s10[@]}" --data-dir data_cache/high_flatb600_s10 --atomic-b flat --threads "$THREADS")
-    .venv/bin/deepres train "${flatb[@]}" --generate-only --output runs/unused.pt > runs/gen_high_flatb600_s10.log 2>&1
-    .venv/bin/deepres train "${flatb[@]}" --model-id deepres-high-flatb-pilot --output runs/high_flatb_pilot.pt \
+    "${TRAIN[@]}" "${flatb[@]}" --generate-only --output runs/unused.pt > runs/gen_high_flatb600_s10.log 2>&1
+    "${TRAIN[@]}" "${flatb[@]}" --model-id deepres-high-flatb-pilot --output runs/high_flatb_pilot.pt \
         > runs/train_high_flatb_pilot.log 2>&1
 fi
 # v19's recipe again on fresh maps (FRESH_HIGH_S11=1, default off; 2026-12-07, second session): 600 + 96 new high maps made
@@ -382,8 +386,8 @@ v20_run=("${high600[@]}" --data-seed 11 --seed 23 --init runs/high_v19.pt --thre
 if [ "${FRESH_HIGH_S11-0}" = 1 ]; then
     need_v19
     s11=("${v20_run[@]}" --data-dir data_cache/high600_s11)
-    .venv/bin/deepres train "${s11[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11.log 2>&1
-    .venv/bin/deepres train "${s11[@]}" --model-id deepres-high-v20 --output runs/high_v20.pt > runs/train_high_v20.log 2>&1
+    "${TRAIN[@]}" "${s11[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11.log 2>&1
+    "${TRAIN[@]}" "${s11[@]}" --model-id deepres-high-v20 --output runs/high_v20.pt > runs/train_high_v20.log 2>&1
 fi
 # The same recipe for the low single-map model (FRESH_LOW_S12=1, default off; 2026-12-07, second session): 600 + 96 new low
 # maps made like low_sharp1200 (half of them sharpened or blurred after the noise, input voxel sizes 0.8-2.5 A) with data
@@ -396,8 +400,8 @@ low600=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 
 if [ "${FRESH_LOW_S12-0}" = 1 ]; then
     [ -f runs/low_v11.pt ] || git show a63841e:src/deepres/models/low.pt > runs/low_v11.pt
     s12=("${low600[@]}" --lr 4e-4 --init runs/low_v11.pt --data-dir data_cache/low600_s12)
-    .venv/bin/deepres train "${s12[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12.log 2>&1
-    .venv/bin/deepres train "${s12[@]}" --model-id deepres-low-v12 --output runs/low_v12.pt > runs/train_low_v12.log 2>&1
+    "${TRAIN[@]}" "${s12[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12.log 2>&1
+    "${TRAIN[@]}" "${s12[@]}" --model-id deepres-low-v12 --output runs/low_v12.pt > runs/train_low_v12.log 2>&1
 fi
 # A pilot of the low-pass noise's cut-off (PILOT_NOISE_CUT_HIGH=1, default off; 2026-12-07, second session): FRESH_HIGH_S11's
 # maps made again with the low-pass noise cut at a scale drawn in 0.7-1.3 of the field's finest resolution (--noise-cutoff-scale;
@@ -407,8 +411,8 @@ fi
 if [ "${PILOT_NOISE_CUT_HIGH-0}" = 1 ]; then
     need_v19
     cut=("${v20_run[@]}" --data-dir data_cache/high600_s11_cut --noise-cutoff-scale 0.7 1.3 --workers "${WORKERS:-2}")
-    .venv/bin/deepres train "${cut[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_cut.log 2>&1
-    .venv/bin/deepres train "${cut[@]}" --model-id deepres-high-noisecut-pilot --output runs/high_noisecut_pilot.pt \
+    "${TRAIN[@]}" "${cut[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_cut.log 2>&1
+    "${TRAIN[@]}" "${cut[@]}" --model-id deepres-high-noisecut-pilot --output runs/high_noisecut_pilot.pt \
         > runs/train_high_noisecut_pilot.log 2>&1
 fi
 # A pilot of the solvent noise reference (PILOT_SOLVENT_HIGH=1, default off; 2026-12-07, third session): FRESH_HIGH_S11's
@@ -421,9 +425,9 @@ fi
 solv=("${v20_run[@]}" --data-dir data_cache/high600_s11_solvent --solvent-context)
 if [ "${PILOT_SOLVENT_HIGH-0}" = 1 ]; then
     need_v19
-    .venv/bin/deepres train "${solv[@]}" --workers "${WORKERS:-2}" --generate-only --output runs/unused.pt \
+    "${TRAIN[@]}" "${solv[@]}" --workers "${WORKERS:-2}" --generate-only --output runs/unused.pt \
         > runs/gen_high600_s11_solvent.log 2>&1
-    .venv/bin/deepres train "${solv[@]}" --model-id deepres-high-solvent-pilot --output runs/high_solvent_pilot.pt \
+    "${TRAIN[@]}" "${solv[@]}" --model-id deepres-high-solvent-pilot --output runs/high_solvent_pilot.pt \
         > runs/train_high_solvent_pilot.log 2>&1
 fi
 # The solvent reference added to v19 alone (SOLVENT_CTX_HIGH=1, default off; 2026-12-07, third session): the pilot's maps
@@ -433,9 +437,9 @@ fi
 if [ "${SOLVENT_CTX_HIGH-0}" = 1 ]; then
     need_v19
     [ -d data_cache/high600_s11_solvent ] || \
-        .venv/bin/deepres train "${solv[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_solvent.log 2>&1
+        "${TRAIN[@]}" "${solv[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s11_solvent.log 2>&1
     ctx_only=("${solv[@]/4e-4/1e-3}" --train-only ctx.)  # the pilot's run at peak lr 1e-3
-    .venv/bin/deepres train "${ctx_only[@]}" --model-id deepres-high-v21 --output runs/high_v21.pt > runs/train_high_v21.log 2>&1
+    "${TRAIN[@]}" "${ctx_only[@]}" --model-id deepres-high-v21 --output runs/high_v21.pt > runs/train_high_v21.log 2>&1
 fi
 # The same for the low model (SOLVENT_CTX_LOW=1, default off; 2026-12-07, third session): FRESH_LOW_S12's maps made again
 # with each map's solvent reference (the same seeds: the same features; data_cache/low600_s12_solvent), then 1200 float32
@@ -445,8 +449,8 @@ fi
 low_ctx=("${low600[@]}" --lr 1e-3 --init runs/low_v12.pt --data-dir data_cache/low600_s12_solvent --solvent-context)
 if [ "${SOLVENT_CTX_LOW-0}" = 1 ]; then
     [ -f runs/low_v12.pt ] || git show 7aba9b2:src/deepres/models/low.pt > runs/low_v12.pt
-    .venv/bin/deepres train "${low_ctx[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12_solvent.log 2>&1
-    .venv/bin/deepres train "${low_ctx[@]}" --train-only ctx. --model-id deepres-low-v13 --output runs/low_v13.pt \
+    "${TRAIN[@]}" "${low_ctx[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12_solvent.log 2>&1
+    "${TRAIN[@]}" "${low_ctx[@]}" --train-only ctx. --model-id deepres-low-v13 --output runs/low_v13.pt \
         > runs/train_low_v13.log 2>&1
 fi
 # Only the reference's own weights (SOLVENT_NEW_LOW=1, default off; 2026-12-07, fourth session): SOLVENT_CTX_LOW's maps and
@@ -454,8 +458,8 @@ fi
 # map without a reference is read exactly as v12 reads it -> candidate deepres-low-v13b. Rule in docs/models.md.
 if [ "${SOLVENT_NEW_LOW-0}" = 1 ]; then
     [ -f runs/low_v12.pt ] || git show 7aba9b2:src/deepres/models/low.pt > runs/low_v12.pt
-    .venv/bin/deepres train "${low_ctx[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12_solvent.log 2>&1
-    .venv/bin/deepres train "${low_ctx[@]}" --train-new-only --model-id deepres-low-v13b --output runs/low_v13b.pt \
+    "${TRAIN[@]}" "${low_ctx[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12_solvent.log 2>&1
+    "${TRAIN[@]}" "${low_ctx[@]}" --train-new-only --model-id deepres-low-v13b --output runs/low_v13b.pt \
         > runs/train_low_v13b.log 2>&1
 fi
 # High maps with the post-hoc B held at Nyquist (BOUNDED_HIGH_S13=1, default off; 2026-12-07, seventh session): 600 + 96
@@ -468,6 +472,6 @@ if [ "${BOUNDED_HIGH_S13-0}" = 1 ]; then
     s13=()
     for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || s13+=("$a"); done
     s13+=(--data-seed 13 --seed 25 --init runs/high_v19.pt --threads 2 --lr 1e-4 --data-dir data_cache/high600_s13_bounded)
-    .venv/bin/deepres train "${s13[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s13_bounded.log 2>&1
-    .venv/bin/deepres train "${s13[@]}" --model-id deepres-high-v22 --output runs/high_v22.pt > runs/train_high_v22.log 2>&1
+    "${TRAIN[@]}" "${s13[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s13_bounded.log 2>&1
+    "${TRAIN[@]}" "${s13[@]}" --model-id deepres-high-v22 --output runs/high_v22.pt > runs/train_high_v22.log 2>&1
 fi

@@ -69,7 +69,8 @@ def test_training_is_deterministic_and_resumable(tmp_path, sample):
     wa, wb = load_model("low", path=a).net.state_dict(), load_model("low", path=b).net.state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert rec_a["history"][-1]["step"] == 4 and np.isfinite(rec_a["history"][-1]["mae_A"])
-    assert rec_a["data"] == {"input_voxel_size_A": [1.0, 1.0], "n_post_sharpened": 0}  # simulated at 1 A
+    # simulated at 1 A, the global B before the field (the default)
+    assert rec_a["data"] == {"input_voxel_size_A": [1.0, 1.0], "n_post_sharpened": 0, "n_global_b_first": 2}
 
 
 
@@ -556,7 +557,7 @@ def test_samples_at_a_drawn_input_voxel_size():
     from deepres.samples import data_summary
 
     assert data_summary([a, plain]) == {"input_voxel_size_A": [spec.voxel_size_A, pytest.approx(v)],
-                                        "n_post_sharpened": 0}
+                                        "n_post_sharpened": 0, "n_global_b_first": 2}
 
 
 def test_crop_correlation_loss_scores_the_pattern_not_the_level():
@@ -630,9 +631,9 @@ def test_atomic_b_reaches_the_simulation_and_the_record(monkeypatch):
 
     monkeypatch.setattr(sim, "simulate_case", fake_case)
     out = T._sample_job((str(DATA / "1BVN_l_u.pdb.gz"), "low", 5, FeatureConfig().to_dict(), 0.0, None, "flat",
-                         (0.7, 1.3), True))
+                         (0.7, 1.3), True, False))
     assert "stop after the call" in out["error"] and seen["atomic_b"] == "flat"
-    assert seen["noise_cutoff_scale"] == (0.7, 1.3)
+    assert seen["noise_cutoff_scale"] == (0.7, 1.3) and seen["global_b_first"] is False
     samples = [{"params": json.dumps({"voxel_size_A": 1.0, "post_b_A2": None, "atomic_b": a})} for a in
                ("flat", "model", "flat")]
     assert T.data_summary(samples)["n_flat_atomic_b"] == 2

@@ -56,6 +56,8 @@ SUBCOMMANDS: list[Subcommand] = [
                "deepres.cli:add_estimate_arguments", "deepres.cli:run_estimate"),
     Subcommand("mask", "make a mask of the molecule from the map (threshold or mass, low-pass, extension)",
                "deepres.cli:add_mask_arguments", "deepres.cli:run_mask"),
+    Subcommand("filter", "low-pass a map voxel by voxel to its local resolution (a locally filtered map)",
+               "deepres.cli:add_filter_arguments", "deepres.cli:run_filter"),
     Subcommand("simulate", "simulate a map at a known local resolution from an atomic model",
                "deepres.simulate.cli:add_arguments", "deepres.simulate.cli:run"),
     Subcommand("benchmark", "accuracy benchmark on simulated held-out maps, real maps and invariance checks",
@@ -251,6 +253,62 @@ def run_mask(args: argparse.Namespace) -> int:
         for w in res.warnings:
             print(f"Warning: {w}")
         print(f"Look at it over the map (ChimeraX: open {src} {out}), then: deepres estimate {src} --mask {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# deepres filter
+
+
+def add_filter_arguments(p: argparse.ArgumentParser) -> None:
+    from deepres.localfilter import ROLLOFF_AINV
+
+    p.description = (
+        "Low-pass the map voxel by voxel to its local resolution (as cryoSPARC's local filtering or "
+        "RELION's local-resolution-filtered map): detail finer than a region's resolution is removed there. "
+        "Voxels without an estimate are filtered at the coarsest resolution found."
+    )
+    p.add_argument("volume", metavar="VOLUME", help="the map to filter (MRC/CCP4, may be gzip-compressed)")
+    p.add_argument("resolution", metavar="RESOLUTION",
+                   help="local-resolution map in Å on the map's grid (deepres' resolution.mrc, or its output folder)")
+    p.add_argument("--rolloff", type=float, default=ROLLOFF_AINV, metavar="AINV",
+                   help=f"width of each low-pass's raised-cosine edge in 1/Å (default {ROLLOFF_AINV:g}, the resolution "
+                        "convention of the low range)")
+    p.add_argument("--voxel-size", type=float, metavar="A", help="voxel size in Å, overriding both headers")
+    p.add_argument("--output", "-o", metavar="MAP",
+                   help="the filtered map to write (default: <VOLUME name>_locfilt.mrc beside VOLUME)")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+
+
+def run_filter(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from deepres import __version__
+    from deepres.localfilter import local_lowpass
+    from deepres.mrc import read_volume, write_volume
+    from deepres.outputs import check_output_file, default_output_dir, staged_output_file
+    from deepres.pipeline import check_same_grid
+
+    src, res_path = Path(args.volume), Path(args.resolution)
+    if res_path.is_dir():
+        res_path = res_path / "resolution.mrc"
+    stem = default_output_dir(src).name.removesuffix("_deepres")
+    out = check_output_file(Path(args.output) if args.output else src.with_name(f"{stem}_locfilt.mrc"),
+                            [src, res_path], args.force)
+    vol = read_volume(src, args.voxel_size, what="map")
+    res = read_volume(res_path, args.voxel_size, what="local-resolution map")
+    check_same_grid(vol, res, str(src), str(res_path), what="local-resolution map")
+    filtered = local_lowpass(vol.data, res.data, vol.voxel_size_A, rolloff_Ainv=args.rolloff)
+    pos = res.data[res.data > 0]
+    labels = ("deepres local low-pass: each voxel to its local resolution",
+              f"deepres {__version__} filter, roll-off {args.rolloff:g}/A",
+              f"map {src.name}"[:80], f"local resolution {res_path}"[-80:])
+    with staged_output_file(out) as tmp:
+        write_volume(tmp, filtered, vol, labels)
+    if not args.quiet:
+        print(f"Filtered map {out}: each voxel low-passed to its local resolution "
+              f"({float(pos.min()):.2f}-{float(pos.max()):.2f} A; {res.data.size - pos.size} voxels without an "
+              f"estimate at {float(pos.max()):.2f} A).")
     return 0
 
 

@@ -170,7 +170,7 @@ def check_same_grid(vol: Volume, mask: Volume, vol_name: str = "map", mask_name:
     if not same:
         hint = ("Make the mask on the map's grid (e.g. threshold a low-passed copy of the map, or resample "
                 "the mask onto the map in ChimeraX: 'volume resample #2 onGrid #1')" if what == "mask"
-                else "The half maps must have the map's grid (box, voxel size and origin)")
+                else f"The {what} must be on the map's grid (box, voxel size and origin)")
         raise InputError(
             f"{what} {mask_name} is not on the grid of map {vol_name}: map is {_grid_text(vol)}; "
             f"{what} is {_grid_text(mask)}. {hint}"

@@ -111,7 +111,7 @@ def to_working_grid(map_data: np.ndarray, mask: np.ndarray, halves: tuple[np.nda
 def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: FeatureConfig,
                 post_sharpen: float = 0.0, input_voxel_A: tuple[float, float] | None = None,
                 atomic_b: str = "model", noise_cutoff_scale: tuple[float, float] | None = None,
-                post_b_bounded: bool = True) -> dict:
+                post_b_bounded: bool = True, global_b_first: bool = True) -> dict:
     """Simulate one map and turn it into a training sample at the working sampling
     (``post_sharpen``: probability of a post-hoc global B on the map, :data:`POST_B_RANGE_A2`, its
     factor held constant beyond the map's Nyquist frequency as sharpening programs do; with
@@ -121,8 +121,9 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
     sets' maps;
     ``input_voxel_A``: the range of input voxel sizes to simulate at, :func:`draw_input_voxel_size`,
     each map then brought to the working grid by :func:`to_working_grid`; ``atomic_b``: the
-    atoms' B-factors, and ``noise_cutoff_scale``: where low-pass noise is cut, both
-    :func:`deepres.simulate.simulate_case`)."""
+    atoms' B-factors, ``noise_cutoff_scale``: where low-pass noise is cut, and ``global_b_first``:
+    the simulator's global B before the field (False: after it, as every training set before
+    2026-12-07, eighth session), all :func:`deepres.simulate.simulate_case`)."""
     from deepres.simulate import simulate_case  # lazy: gemmi only when training
     from deepres.simulate.noise import apply_bfactor
 
@@ -132,7 +133,7 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
     # the same physical box at any input sampling (at most MAX_BOX_WORK working voxels)
     case = simulate_case(structure_path, spec, v_in, seed,
                          max_box=MAX_BOX_WORK if native else int(MAX_BOX_WORK * spec.voxel_size_A / v_in),
-                         atomic_b=atomic_b, noise_cutoff_scale=noise_cutoff_scale)
+                         atomic_b=atomic_b, noise_cutoff_scale=noise_cutoff_scale, global_b_first=global_b_first)
     mask = case.mask.data > 0.5
     map_data, post_b = case.map.data, None
     if post_sharpen > 0:
@@ -188,20 +189,23 @@ def make_sample(structure_path: str, spec: RangeSpec, seed: int, features: Featu
 def data_summary(samples: list[dict]) -> dict:
     """What the training record says about how its samples were simulated: the range of input voxel
     sizes (Å; the working sampling for samples made before ``--input-voxel-size``) and how many
-    samples were sharpened after the noise (``--post-sharpen``), and how many had flat atomic B
-    (``--atomic-b flat``; counted only when some had)."""
-    v, n_sharp, n_flat, n_bounded = [], 0, 0, 0
+    samples were sharpened after the noise (``--post-sharpen``), how many had flat atomic B
+    (``--atomic-b flat``) and how many were simulated with the global B before the field (the
+    default since 2026-12-07, eighth session); the last two counted only when some were."""
+    v, n_sharp, n_flat, n_bounded, n_b_first = [], 0, 0, 0, 0
     for smp in samples:
         p = json.loads(smp.get("params") or "{}")
         v.append(float(p.get("input_voxel_size_A", p.get("voxel_size_A", float("nan")))))
         n_sharp += p.get("post_b_A2") is not None
         n_bounded += bool(p.get("post_b_bounded", False))
         n_flat += p.get("atomic_b") == "flat"
+        n_b_first += bool(p.get("global_b_first", False))
     v = np.asarray(v, dtype=np.float64)
     ok = v[np.isfinite(v)]
     return {"input_voxel_size_A": [float(ok.min()), float(ok.max())] if ok.size else None,
             "n_post_sharpened": int(n_sharp), **({"n_post_sharpened_bounded": int(n_bounded)} if n_sharp else {}),
-            **({"n_flat_atomic_b": int(n_flat)} if n_flat else {})}
+            **({"n_flat_atomic_b": int(n_flat)} if n_flat else {}),
+            **({"n_global_b_first": int(n_b_first)} if n_b_first else {})}
 
 
 def front_end(features: FeatureConfig) -> dict:
@@ -265,10 +269,10 @@ def reads_samples_of(features: FeatureConfig, sample_front_end: dict) -> bool:
 
 
 def _sample_job(args):
-    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale, bounded = args
+    path, spec_name, seed, feat_dict, post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale, bounded, b_first = args
     try:
         return make_sample(path, get_range(spec_name), seed, FeatureConfig(**feat_dict), post_sharpen, input_voxel_A,
-                           atomic_b, noise_cutoff_scale, bounded)
+                           atomic_b, noise_cutoff_scale, bounded, b_first)
     except Exception as exc:  # noqa: BLE001 - a failed simulation is skipped, and logged
         return {"error": f"{os.path.basename(path)} seed {seed}: {exc!r}"}
 
@@ -288,6 +292,7 @@ def generate_dataset(
     atomic_b: str = "model",
     noise_cutoff_scale: tuple[float, float] | None = None,
     post_b_bounded: bool = True,
+    global_b_first: bool = True,
 ) -> None:
     """Simulate ``n_train`` + ``n_val`` samples into shards ``{train,val}_NNN.pt`` of ``out_dir``.
 
@@ -308,7 +313,8 @@ def generate_dataset(
             for i in range(shard * shard_size, min(n, (shard + 1) * shard_size)):
                 s = seed * 1_000_003 + off + i
                 jobs.append((paths[random.Random(s).randrange(len(paths))], spec.name, s, features.to_dict(),
-                             post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale, bool(post_b_bounded)))
+                             post_sharpen, input_voxel_A, atomic_b, noise_cutoff_scale, bool(post_b_bounded),
+                             bool(global_b_first)))
             todo.append((fn, jobs))
     if not todo:
         return

@@ -532,6 +532,10 @@ def add_arguments(p) -> None:
     p.add_argument("--post-sharpen-unbounded", action="store_true",
                    help="apply that B also beyond Nyquist (the box's corners), as the sets of the shipped models "
                         "were made: to reproduce them (at fine voxel sizes a strong B then leaves rounding noise)")
+    p.add_argument("--global-b-after-field", action="store_true",
+                   help="when simulating: apply the simulator's global B after the local-resolution field, as the "
+                        "sets of the shipped models were made: to reproduce them (a strong sharpening then multiplies "
+                        "the field's leak above each voxel's cut-off until it dominates some high-range maps)")
     p.add_argument("--input-voxel-size", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="when simulating: draw each map's input voxel size uniformly in [LO, HI] A and bring it to "
                         "the working sampling as 'deepres estimate' does (default: simulate at the working sampling)")
@@ -602,7 +606,7 @@ def run(args) -> int:
                      post_sharpen=args.post_sharpen,
                      input_voxel_A=tuple(args.input_voxel_size) if args.input_voxel_size else None,
                      atomic_b=args.atomic_b, noise_cutoff_scale=tuple(ncs) if ncs else None,
-                     post_b_bounded=not args.post_sharpen_unbounded)
+                     post_b_bounded=not args.post_sharpen_unbounded, global_b_first=not args.global_b_after_field)
     if args.generate_only:
         return 0
     cfg = TrainConfig(range_name=get_range(args.range).name, steps=args.steps, batch=args.batch, crop=args.crop,

@@ -118,6 +118,7 @@ def simulate_case(
     edge_pad_A: float | None = None,
     atomic_b: str = "model",
     noise_cutoff_scale: float | tuple[float, float] | None = None,
+    global_b_first: bool = True,
 ) -> SimulatedCase:
     """Simulate one case with a known local resolution.
 
@@ -127,8 +128,8 @@ def simulate_case(
     Steps: load the protein atoms; rotate uniformly at random; box = molecule + ``margin_A``, or,
     when that is larger than ``max_box`` voxels, a ``max_box`` cube around a random atom (only
     atoms that reach it are computed; simulated with ``edge_pad_A`` extra and cropped); gemmi density (atomic B + extra B); draw the field;
-    impose it (:func:`apply_local_resolution`); global B ``-alpha * (median B + extra B)``
-    (gain held constant above the best resolution); independent noise for each half map;
+    global B ``-alpha * (median B + extra B)`` (gain held constant above the best resolution);
+    impose the field (:func:`apply_local_resolution`); independent noise for each half map;
     scale and offset; half maps, map = mean; mask from the map.
 
     Parameters
@@ -161,6 +162,10 @@ def simulate_case(
         draws the scale uniformly from a stream of its own, so every other draw is unchanged; below
         1 the noise reaches beyond the finest detail of the map, above 1 it stops short of it (a
         map filtered at a global resolution that its best region exceeds or falls short of).
+    global_b_first : apply the global B to the density before the field (default). False: after
+        it, as every training set and benchmark record made before 2026-12-07 (eighth session),
+        where a strong sharpening multiplied the field's small leak above each voxel's cut-off
+        until it dominated some maps. Draws nothing: every draw is the same either way.
 
     Returns
     -------
@@ -221,12 +226,22 @@ def simulate_case(
         field, field_info = resolution_field(dens.shape, v, pos, spec, kind, r_field, atom_groups=chains[kept],
                                              n_domains=n_domains, return_params=True)
     n_levels = int(resolution_levels(field, rolloff_Ainv).size)
-    signal = apply_local_resolution(dens.data, field, v, rolloff_Ainv)
 
-    # global B (sharpening/blurring), bounded above the best resolution
+    # global B (sharpening/blurring), bounded above the best resolution. Applied to the density
+    # before the field: applied after it, its gain (up to ~60x in amplitude at the high range's
+    # finest labels) multiplied the small content the field's blend leaks above each voxel's
+    # cut-off, until in strongly sharpened maps that content was most of the map and the labels no
+    # longer described it (docs/models.md, "Sharpening before the field"). The global B is a
+    # filter and the field, locally, another: the order changes nothing else.
     b_ref = float(np.median(atom_b)) + extra_b if atom_b.size else extra_b
     gb = -alpha * b_ref if global_b_A2 is None else float(global_b_A2)
-    signal = apply_bfactor(signal, v, gb, max_freq_Ainv=1.0 / float(field.min()) + rolloff_Ainv)
+    b_max_freq = 1.0 / float(field.min()) + rolloff_Ainv
+    if global_b_first:
+        signal = apply_local_resolution(apply_bfactor(dens.data, v, gb, max_freq_Ainv=b_max_freq), field, v,
+                                        rolloff_Ainv)
+    else:  # the order of every training set and benchmark record before 2026-12-07 (eighth session)
+        signal = apply_bfactor(apply_local_resolution(dens.data, field, v, rolloff_Ainv), v, gb,
+                               max_freq_Ainv=b_max_freq)
     if ep:
         crop = (slice(ep, -ep),) * 3
         signal, field = np.ascontiguousarray(signal[crop]), np.ascontiguousarray(field[crop])
@@ -275,7 +290,7 @@ def simulate_case(
         "n_atoms_in_box": int(len(pos)), "extra_b_A2": extra_b, "median_atom_b_A2": float(np.median(atom_b)),
         "field": field_info, "field_min_A": best_A, "field_max_A": float(field.max()),
         "bank_levels": n_levels, "sharpen_alpha": alpha if global_b_A2 is None else None,
-        "global_b_A2": gb, "noise_spectrum": spectrum, "snr": snr_used,
+        "global_b_A2": gb, "global_b_first": bool(global_b_first), "noise_spectrum": spectrum, "snr": snr_used,
         "colour_exponent": beta if spectrum == "coloured" else None,
         "noise_lowpass_A": best_A * cut_scale if spectrum == "lowpass" else None,
         **({"noise_cutoff_scale": cut_scale} if noise_cutoff_scale is not None else {}),

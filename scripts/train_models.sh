@@ -475,3 +475,16 @@ if [ "${BOUNDED_HIGH_S13-0}" = 1 ]; then
     "${TRAIN[@]}" "${s13[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s13_bounded.log 2>&1
     "${TRAIN[@]}" "${s13[@]}" --model-id deepres-high-v22 --output runs/high_v22.pt > runs/train_high_v22.log 2>&1
 fi
+# High maps made the corrected way (CORRECTED_HIGH_S14=1, default off; 2026-12-07, eighth session): 600 + 96 new high
+# maps made like BOUNDED_HIGH_S13's (post-hoc B held at Nyquist) and with the simulator's global B before the field
+# (plain deepres train: no --global-b-after-field), data seed 14 (data_cache/high600_s14_corrected), 1200 float32 steps
+# from the shipped v19 at peak lr 1e-4 (seed 26, two threads) -> candidate deepres-high-v23. Rule in docs/models.md
+# ("Sharpening before the field").
+if [ "${CORRECTED_HIGH_S14-0}" = 1 ]; then
+    need_v19
+    s14=()
+    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || s14+=("$a"); done
+    s14+=(--data-seed 14 --seed 26 --init runs/high_v19.pt --threads 2 --lr 1e-4 --data-dir data_cache/high600_s14_corrected)
+    .venv/bin/deepres train "${s14[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s14_corrected.log 2>&1
+    .venv/bin/deepres train "${s14[@]}" --model-id deepres-high-v23 --output runs/high_v23.pt > runs/train_high_v23.log 2>&1
+fi

@@ -228,11 +228,10 @@ def run_mask(args: argparse.Namespace) -> int:
     from deepres import __version__
     from deepres.masking import make_mask
     from deepres.mrc import read_volume, write_volume
-    from deepres.outputs import check_output_file, default_output_dir, staged_output_file
+    from deepres.outputs import check_output_file, input_stem, staged_output_file
 
     src = Path(args.volume)
-    out = Path(args.output) if args.output else default_output_dir(src).with_name(
-        default_output_dir(src).name.removesuffix("_deepres") + "_mask.mrc")
+    out = Path(args.output) if args.output else src.with_name(f"{input_stem(src)}_mask.mrc")
     out = check_output_file(out, [src], args.force)
     vol = read_volume(src, args.voxel_size, what="map")
     res = make_mask(vol, threshold=args.threshold, mass_kDa=args.mass_kda, lowpass_A=args.lowpass,
@@ -286,14 +285,13 @@ def run_filter(args: argparse.Namespace) -> int:
     from deepres import __version__
     from deepres.localfilter import local_lowpass
     from deepres.mrc import read_volume, write_volume
-    from deepres.outputs import check_output_file, default_output_dir, staged_output_file
+    from deepres.outputs import check_output_file, input_stem, staged_output_file
     from deepres.pipeline import check_same_grid
 
     src, res_path = Path(args.volume), Path(args.resolution)
     if res_path.is_dir():
         res_path = res_path / "resolution.mrc"
-    stem = default_output_dir(src).name.removesuffix("_deepres")
-    out = check_output_file(Path(args.output) if args.output else src.with_name(f"{stem}_locfilt.mrc"),
+    out = check_output_file(Path(args.output) if args.output else src.with_name(f"{input_stem(src)}_locfilt.mrc"),
                             [src, res_path], args.force)
     vol = read_volume(src, args.voxel_size, what="map")
     res = read_volume(res_path, args.voxel_size, what="local-resolution map")

@@ -19,12 +19,17 @@ from typing import Iterator
 from deepres.errors import InputError
 
 
-def default_output_dir(volume_path: str | os.PathLike) -> Path:
-    """``<VOLUME stem>_deepres`` beside the input map (``emd_1234.map.gz`` gives ``emd_1234_deepres``)."""
+def input_stem(volume_path: str | os.PathLike) -> str:
+    """The map's name without its suffix, nor a compression suffix (``emd_1234.map.gz`` -> ``emd_1234``)."""
     p = Path(volume_path)
     if p.suffix.lower() in (".gz", ".bz2"):
         p = p.with_suffix("")
-    return p.with_name(f"{p.stem}_deepres")
+    return p.stem
+
+
+def default_output_dir(volume_path: str | os.PathLike) -> Path:
+    """``<VOLUME stem>_deepres`` beside the input map (``emd_1234.map.gz`` gives ``emd_1234_deepres``)."""
+    return Path(volume_path).with_name(f"{input_stem(volume_path)}_deepres")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -236,6 +236,10 @@ def test_compressed_bad_files_name_the_given_file(tmp_path):
     (tmp_path / "cut.map.gz").write_bytes(full[: len(full) // 2])
     with pytest.raises(InputError, match=r"cut\.map\.gz is a truncated or damaged gzip file"):
         read_volume(tmp_path / "cut.map.gz")
+    # a valid gzip header, then a deflate block of the reserved type 3 (zlib.error, not an OSError)
+    (tmp_path / "bad_block.map.gz").write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x07" + bytes(50))
+    with pytest.raises(InputError, match=r"bad_block\.map\.gz is a truncated or damaged gzip file"):
+        read_volume(tmp_path / "bad_block.map.gz")
     (tmp_path / "junk.map.gz").write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
     with pytest.raises(InputError, match=r"junk\.map\.gz is a (truncated or )?damaged gzip file"):
         read_volume(tmp_path / "junk.map.gz")

@@ -109,6 +109,7 @@ def _compression(path: Path) -> tuple[str, str] | None:
 def _decompress(path: Path, kind: tuple[str, str], folder: Path, what: str) -> Path:
     """Decompress ``path`` into ``folder``; a damaged archive or a full disk is an InputError."""
     import importlib
+    import zlib
 
     name, module = kind
     opener = importlib.import_module(module).open
@@ -123,7 +124,7 @@ def _decompress(path: Path, kind: tuple[str, str], folder: Path, what: str) -> P
                 "free space there (TMPDIR sets the folder) or decompress the file yourself"
             ) from exc
         raise InputError(f"{what} file {path} is a damaged {name} file ({exc}): download or copy it again") from exc
-    except (EOFError, ValueError) as exc:
+    except (EOFError, ValueError, zlib.error) as exc:
         raise InputError(f"{what} file {path} is a truncated or damaged {name} file: download or copy it again") from exc
     return out
 

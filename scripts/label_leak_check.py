@@ -11,7 +11,6 @@ case, low range, 4 s high, on 2 cores)::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
@@ -47,8 +46,7 @@ def main(argv=None) -> int:
         for case in load_cases(a.range, f):
             shares = []
             for first in (False, True):
-                c = simulate(dataclasses.replace(case, options={**case.options, "noise": "none", "global_b_first": first}),
-                             structures_dir())
+                c = simulate(case, structures_dir(), noise="none", global_b_first=first)
                 shares.append(beyond_share(c, roll))
             rows.append(shares)
             print(f"| {case.id} | {c.params['global_b_A2']:.1f} | {float(c.truth.data[c.mask.data > 0.5].min()):.2f} | "

@@ -11,7 +11,6 @@ root (about 5 s per case, low range, on 2 cores)::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
@@ -43,7 +42,7 @@ def main(argv=None) -> int:
     rows, t0 = [], time.perf_counter()
     for case in load_cases(a.range, a.cases_file)[: a.cases]:
         sc = simulate(case, structures_dir())
-        clean = simulate(dataclasses.replace(case, options={**case.options, "noise": "none"}), structures_dir()).map.data
+        clean = simulate(case, structures_dir(), noise="none").map.data
         v, m, data = sc.map.voxel_size_A, sc.mask.data > 0.5, sc.map.data
         est = deepres.estimate(sc.map, sc.mask.data, range=a.range, model=model)
         truth = np.where(m, sc.truth.data, 0).astype(np.float32)

@@ -15,7 +15,6 @@ has less noise per band there: compare the SNR ladder within one spectrum first.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import numpy as np
 
@@ -52,7 +51,7 @@ def main() -> None:
         kw = {"model": load_model(case.range, models[case.range])} if case.range in models else {}
         print(f"{cid} ({case.structure}, {case.field_kind}, {case.voxel_size_A} A/voxel)")
         for label, opts in variants(case):
-            sim = B.simulate(dataclasses.replace(case, options=opts), structures)
+            sim = B.simulate(case, structures, **opts)
             m = np.asarray(sim.mask.data) > 0
             res = deepres.estimate(np.asarray(sim.map.data, np.float32), m, sim.map.voxel_size_A, range=case.range,
                                    origin_A=sim.map.origin_A, **kw)

@@ -22,7 +22,6 @@ repository root (about 10-20 s per case on 2 cores)::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
@@ -93,7 +92,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     for case in load_cases(a.range, a.cases_file)[: a.cases]:
         sc = simulate(case, structures_dir())
-        clean = simulate(dataclasses.replace(case, options={**case.options, "noise": "none"}), structures_dir())
+        clean = simulate(case, structures_dir(), noise="none")
         v = sc.map.voxel_size_A
         signal = clean.map.data.astype(np.float64)
         noise = sc.map.data.astype(np.float64) - signal

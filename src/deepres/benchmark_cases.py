@@ -120,13 +120,15 @@ def maps_dir(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("DEEPRES_MAPS_DIR") or DEFAULT_MAPS_DIR)
 
 
-def simulate(case: Case, structures: Path):
-    """Simulate ``case`` with :func:`deepres.simulate.simulate_case`."""
+def simulate(case: Case, structures: Path, **overrides):
+    """Simulate ``case`` with :func:`deepres.simulate.simulate_case`; ``overrides`` replace options of
+    the case (e.g. ``noise="none"``: the same draws without noise)."""
     from deepres.simulate import simulate_case
 
     path = structures / case.structure
     if not path.exists():
         raise FileNotFoundError(f"structure {path} not found: pass --structures-dir or set DEEPRES_BM5_DIR")
     return simulate_case(
-        str(path), get_range(case.range), case.voxel_size_A, case.seed, field_kind=case.field_kind, **case.options
+        str(path), get_range(case.range), case.voxel_size_A, case.seed, field_kind=case.field_kind,
+        **{**case.options, **overrides}
     )

@@ -151,12 +151,12 @@ def make_mask(volume: Volume, *, threshold: float | None = None, mass_kDa: float
         level = float(threshold)
     region = smooth >= level
     n_above = int(region.sum())
-    lo, hi = float(smooth.min()), float(smooth.max())
-    what = f"the map low-passed to {lowpass_A:g} Å" if lowpassed else "the map"
-    if n_above == 0:
-        raise InputError(f"no voxel of {what} reaches the level {level:g} (its values run from {lo:.4g} to {hi:.4g}): "
-                         "lower the threshold")
-    if n_above == n_box:
+    if n_above in (0, n_box):  # the map's range, for the message only
+        what = f"the map low-passed to {lowpass_A:g} Å" if lowpassed else "the map"
+        lo, hi = float(smooth.min()), float(smooth.max())
+        if n_above == 0:
+            raise InputError(f"no voxel of {what} reaches the level {level:g} (its values run from {lo:.4g} to "
+                             f"{hi:.4g}): lower the threshold")
         raise InputError(f"every voxel of {what} is at or above the level {level:g} (values {lo:.4g} to {hi:.4g}): "
                          "raise the threshold")
 

@@ -24,10 +24,13 @@ Conventions
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import os
 import shutil
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -89,12 +92,13 @@ def _read_header(path: Path, what: str, shown: str | None = None) -> tuple[np.nd
     return hdr, size
 
 
-#: First bytes of the compressed formats read (gzip, bzip2), and the module that opens each.
-_COMPRESSED = {b"\x1f\x8b": ("gzip", "gzip"), b"BZh": ("bzip2", "bz2")}
+#: First bytes of the compressed formats read (gzip, bzip2), their names and openers.
+_COMPRESSED = {b"\x1f\x8b": ("gzip", gzip.open), b"BZh": ("bzip2", bz2.open)}
 
 
-def _compression(path: Path) -> tuple[str, str] | None:
-    """``(format name, module)`` of a compressed file, or None (also for a missing or unreadable one)."""
+def _compression(path: Path):
+    """``(format name, opener)`` of a compressed file, or None (also for a missing, unreadable or
+    directory path, which the reader then reports)."""
     try:
         with open(path, "rb") as fh:
             magic = fh.read(3)
@@ -106,13 +110,9 @@ def _compression(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def _decompress(path: Path, kind: tuple[str, str], folder: Path, what: str) -> Path:
+def _decompress(path: Path, kind, folder: Path, what: str) -> Path:
     """Decompress ``path`` into ``folder``; a damaged archive or a full disk is an InputError."""
-    import importlib
-    import zlib
-
-    name, module = kind
-    opener = importlib.import_module(module).open
+    name, opener = kind
     out = folder / "decompressed.mrc"
     try:
         with opener(path, "rb") as src, open(out, "wb") as dst:
@@ -185,7 +185,7 @@ def read_volume(path: str | os.PathLike, voxel_size_A: float | None = None, what
         an image stack, without a voxel size, with anisotropic voxels or with NaN/Inf values.
     """
     path = Path(path)
-    kind = _compression(path) if path.is_file() else None
+    kind = _compression(path)
     if kind is None:
         return _read_plain(path, voxel_size_A, what, str(path))
     with tempfile.TemporaryDirectory(prefix="deepres-") as tmp:

@@ -5,6 +5,8 @@ For EMD-3488 (example map and mask) and each model, the median of (estimate − 
 shells of depth 0–1.5, 1.5–3, 3–4.5, 4.5–6, 6–9 and > 9 Å from the mask's edge; for the first N
 held-out cases of a range, the median of (estimate − truth) in the same shells. A model that the
 mask's edge fools shows a shell-0 value apart from the deeper ones in the simulated cases too.
+Last, for tight and for loose masks, the median over cases of the rim's offset: the outer shell's
+value minus the mean of the deeper shells'.
 Run from the repository root (about 2 s per case on 2 cores)::
 
     .venv/bin/python scripts/estimate_by_depth.py [--range low|high] [--cases N] [--no-real]
@@ -38,6 +40,12 @@ def by_depth(mask: np.ndarray, values: np.ndarray, voxel_size_A: float) -> list[
     return out
 
 
+def rim_offset(values: list[float | None]) -> float | None:
+    """The outer shell's value minus the mean of the deeper shells' (None without both)."""
+    deeper = [v for v in values[1:] if v is not None]
+    return None if values[0] is None or not deeper else values[0] - float(np.mean(deeper))
+
+
 def row(name: str, values: list[float | None]) -> str:
     return f"| {name} | " + " | ".join("–" if v is None else f"{v:+.2f}" for v in values) + " |"
 
@@ -59,14 +67,20 @@ def main(argv=None) -> int:
                                  origin_A=vol.origin_A).resolution.data
             print(row(f"EMD-3488, {rng} model: estimate − median ({np.median(r[m]):.2f} Å)",
                       by_depth(m, r - np.median(r[m]), vol.voxel_size_A)), flush=True)
+    offsets: dict[str, list[float]] = {}
     for case in load_cases(a.range)[: a.cases]:
         sc = simulate(case, structures_dir())
         m = sc.mask.data > 0.5
         r = deepres.estimate(sc.map.data, sc.mask.data, voxel_size_A=sc.map.voxel_size_A, range=a.range,
                              origin_A=sc.map.origin_A).resolution.data
         mp = sc.params["mask"]
-        print(row(f"{case.id} ({mp['style']}, dilated {mp['dilation_A']:.1f} Å): estimate − truth",
-                  by_depth(m, r - sc.truth.data, sc.map.voxel_size_A)), flush=True)
+        values = by_depth(m, r - sc.truth.data, sc.map.voxel_size_A)
+        print(row(f"{case.id} ({mp['style']}, dilated {mp['dilation_A']:.1f} Å): estimate − truth", values), flush=True)
+        if rim_offset(values) is not None:
+            offsets.setdefault(mp["style"], []).append(rim_offset(values))
+    if offsets:
+        print("\nRim offset (outer shell − mean of the deeper shells, median over cases): " + "; ".join(
+            f"{style} masks {np.median(v):+.3f} Å ({len(v)} cases)" for style, v in sorted(offsets.items())))
     return 0
 
 

@@ -7,6 +7,8 @@ Subcommands live in :data:`SUBCOMMANDS`, a list of :class:`Subcommand` entries
 and imported only when the parser is built (``add_arguments``) or the subcommand runs (``run``),
 so ``deepres --help`` stays quick. To add one, append a line here::
 
+    Subcommand("models", "the shipped models (or model files): ids, checksums, sizes and the training runs that made them",
+               "deepres.cli:add_models_arguments", "deepres.cli:run_models"),
     Subcommand("simulate", "simulate a map at a known resolution from an atomic model",
                "deepres.simulate.cli:add_arguments", "deepres.simulate.cli:run"),
 
@@ -58,6 +60,8 @@ SUBCOMMANDS: list[Subcommand] = [
                "deepres.cli:add_mask_arguments", "deepres.cli:run_mask"),
     Subcommand("filter", "low-pass a map voxel by voxel to its local resolution (a locally filtered map)",
                "deepres.cli:add_filter_arguments", "deepres.cli:run_filter"),
+    Subcommand("models", "the shipped models (or model files): ids, checksums, sizes and the training runs that made them",
+               "deepres.cli:add_models_arguments", "deepres.cli:run_models"),
     Subcommand("simulate", "simulate a map at a known local resolution from an atomic model",
                "deepres.simulate.cli:add_arguments", "deepres.simulate.cli:run"),
     Subcommand("benchmark", "accuracy benchmark on simulated held-out maps, real maps and invariance checks",
@@ -185,6 +189,35 @@ def run_estimate(args: argparse.Namespace) -> int:
         for w in s.warnings:
             print(f"Warning: {w}")
         print(f"Results in {outdir}")
+    return 0
+
+
+def add_models_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Identify models: id, sha256 (as recorded in every output), range, inputs, parameters, file size, and what "
+        "their training cost in all (runs, steps, hours of training; simulating the maps is not counted). "
+        "--lineage lists the training runs, oldest first, as each model file records them."
+    )
+    p.add_argument("which", nargs="*", metavar="MODEL",
+                   help="low, high, low_halves, high_halves or a model file (default: the four shipped models)")
+    p.add_argument("--lineage", action="store_true", help="list the training runs that made each model")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def run_models(args: argparse.Namespace) -> int:
+    import json
+
+    from deepres.lineage import format_lineage, format_models, read_model_info, shipped_infos
+
+    infos = [read_model_info(w) for w in args.which] if args.which else shipped_infos()
+    if args.quiet:
+        return 0
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=1))
+    elif args.lineage:
+        print("\n\n".join(format_lineage(i) for i in infos))
+    else:
+        print(format_models(infos))
     return 0
 
 

@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH, SOLVENT_CTX_LOW and SOLVENT_NEW_LOW select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH, SOLVENT_CTX_LOW, SOLVENT_NEW_LOW, CORRECTED_HIGH_S14 and SCRATCH_HIGH_PILOT select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -487,4 +487,21 @@ if [ "${CORRECTED_HIGH_S14-0}" = 1 ]; then
     s14+=(--data-seed 14 --seed 26 --init runs/high_v19.pt --threads 2 --lr 1e-4 --data-dir data_cache/high600_s14_corrected)
     .venv/bin/deepres train "${s14[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s14_corrected.log 2>&1
     .venv/bin/deepres train "${s14[@]}" --model-id deepres-high-v23 --output runs/high_v23.pt > runs/train_high_v23.log 2>&1
+fi
+# One run from random weights on corrected maps (SCRATCH_HIGH_PILOT=1, default off; 2026-12-07, ninth session): what a
+# single run of about 80 min of this 2-core CPU reaches, against the shipped chain's 8.4 h (`deepres models --lineage
+# high`). 600 + 96 new high maps made like CORRECTED_HIGH_S14's (data seed 15), joined with that stage's set
+# (--more-data; simulated again if gone), 6400 float32 steps from random weights (width 24, context, peak lr 2e-3, the
+# from-scratch rate of high v3; seed 30, two threads) -> deepres-high-scratch1-pilot. Rule in docs/models.md ("One run
+# from random weights").
+if [ "${SCRATCH_HIGH_PILOT-0}" = 1 ]; then
+    corrected=()
+    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || corrected+=("$a"); done
+    s14=("${corrected[@]}" --data-seed 14 --data-dir data_cache/high600_s14_corrected)
+    [ -d data_cache/high600_s14_corrected ] || .venv/bin/deepres train "${s14[@]}" --generate-only --output runs/unused.pt
+    s15=("${corrected[@]}" --data-seed 15 --data-dir data_cache/high600_s15_corrected)
+    .venv/bin/deepres train "${s15[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s15_corrected.log 2>&1
+    .venv/bin/deepres train "${s15[@]}" --more-data data_cache/high600_s14_corrected --steps 6400 --val-every 1600 \
+        --lr 2e-3 --seed 30 --threads 2 --model-id deepres-high-scratch1-pilot \
+        --output runs/high_scratch1.pt > runs/train_high_scratch1.log 2>&1
 fi

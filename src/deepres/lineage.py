@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from deepres.errors import DeepResError, InputError
-from deepres.model import FORMAT, model_path
+from deepres.model import model_path, read_model_payload
 from deepres.outputs import sha256_file
 from deepres.ranges import get_range
 
@@ -142,13 +142,7 @@ def read_model_info(which: str) -> ModelInfo:
     if not os.path.isfile(path):
         raise DeepResError(f"model file for {name} not found: {path} (reinstall deepres)")
     # a file the user named is the user's to fix (exit 2); a broken shipped file is not
-    bad = DeepResError if path != which else InputError
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means a bad file
-        raise bad(f"{path} is not a deepres model file (cannot be read as one: {type(exc).__name__})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise bad(f"{path} is not a deepres model file")
+    payload = read_model_payload(path, DeepResError if path != which else InputError)
     features = payload.get("features") or {}
     state = payload.get("state_dict") or {}
     model_id = str(payload.get("model_id"))

@@ -115,6 +115,18 @@ def save_model(path: str, spec: RangeSpec, net: DeepResNet | EnsembleNet, featur
     os.replace(tmp, path)
 
 
+def read_model_payload(path: str, error: type[DeepResError] = DeepResError) -> dict:
+    """The dictionary stored in the deepres model file ``path``, read with ``weights_only`` safety;
+    ``error`` (an :class:`InputError` for a file the user named) if it is not one."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means a bad file
+        raise error(f"cannot read model file {path}: not a deepres model file ({type(exc).__name__})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise error(f"{path} is not a deepres model file")
+    return payload
+
+
 def load_model(range_name: str = "low", path: str | None = None, half_maps: bool = False) -> LoadedModel:
     """Load the shipped model of a range (or a model file at ``path``); ``half_maps``: the shipped
     model that also reads the two half maps.
@@ -128,12 +140,7 @@ def load_model(range_name: str = "low", path: str | None = None, half_maps: bool
     path = path or model_path(spec.name, half_maps)
     if not os.path.isfile(path):
         raise DeepResError(f"model file for the {spec.name} range not found: {path} (reinstall deepres)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means a bad file
-        raise DeepResError(f"cannot read model file {path}: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DeepResError(f"{path} is not a deepres model file")
+    payload = read_model_payload(path)
     if payload.get("range") != spec.name:
         raise DeepResError(f"{path} is a model for the {payload.get('range')!r} range, not {spec.name!r}")
     feats = FeatureConfig(**payload["features"])

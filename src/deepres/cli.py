@@ -7,8 +7,6 @@ Subcommands live in :data:`SUBCOMMANDS`, a list of :class:`Subcommand` entries
 and imported only when the parser is built (``add_arguments``) or the subcommand runs (``run``),
 so ``deepres --help`` stays quick. To add one, append a line here::
 
-    Subcommand("models", "the shipped models (or model files): ids, checksums, sizes and the training runs that made them",
-               "deepres.cli:add_models_arguments", "deepres.cli:run_models"),
     Subcommand("simulate", "simulate a map at a known resolution from an atomic model",
                "deepres.simulate.cli:add_arguments", "deepres.simulate.cli:run"),
 

@@ -76,8 +76,9 @@ def main(argv=None) -> int:
         mp = sc.params["mask"]
         values = by_depth(m, r - sc.truth.data, sc.map.voxel_size_A)
         print(row(f"{case.id} ({mp['style']}, dilated {mp['dilation_A']:.1f} Å): estimate − truth", values), flush=True)
-        if rim_offset(values) is not None:
-            offsets.setdefault(mp["style"], []).append(rim_offset(values))
+        offset = rim_offset(values)
+        if offset is not None:
+            offsets.setdefault(mp["style"], []).append(offset)
     if offsets:
         print("\nRim offset (outer shell − mean of the deeper shells, median over cases): " + "; ".join(
             f"{style} masks {np.median(v):+.3f} Å ({len(v)} cases)" for style, v in sorted(offsets.items())))

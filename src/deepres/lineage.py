@@ -127,22 +127,31 @@ def read_model_info(which: str) -> ModelInfo:
     Raises
     ------
     InputError
-        If ``which`` is neither a shipped model's name nor an existing file.
+        If ``which`` is neither a shipped model's name nor an existing deepres model file.
     DeepResError
-        If the file is not a readable deepres model file.
+        If a shipped model file is missing or unreadable.
     """
     base, halves = (which[: -len("_halves")], True) if which.endswith("_halves") else (which, False)
     try:
         spec = get_range(base)
-        path, name = model_path(spec.name, halves), f"{spec.name}{'_halves' if halves else ''}"
     except InputError:
         if not os.path.isfile(which):
             raise InputError(f"{which}: not a shipped model (low, high, low_halves, high_halves) nor a model file")
-        path, name = which, os.path.basename(which)
+        # a file the user named is the user's to fix (exit 2)
+        return _model_info(which, os.path.basename(which), InputError)
+    return _shipped_info(spec.name, halves)
+
+
+def _shipped_info(range_name: str, halves: bool) -> ModelInfo:
+    path = model_path(range_name, halves)
+    name = f"{range_name}{'_halves' if halves else ''}"
     if not os.path.isfile(path):
         raise DeepResError(f"model file for {name} not found: {path} (reinstall deepres)")
-    # a file the user named is the user's to fix (exit 2); a broken shipped file is not
-    payload = read_model_payload(path, DeepResError if path != which else InputError)
+    return _model_info(path, name, DeepResError)
+
+
+def _model_info(path: str, name: str, error: type[DeepResError]) -> ModelInfo:
+    payload = read_model_payload(path, error)
     features = payload.get("features") or {}
     state = payload.get("state_dict") or {}
     model_id = str(payload.get("model_id"))
@@ -200,4 +209,4 @@ def format_lineage(info: ModelInfo) -> str:
 
 
 def shipped_infos() -> list[ModelInfo]:
-    return [read_model_info(f"{r}{'_halves' if h else ''}") for r, h in SHIPPED]
+    return [_shipped_info(r, h) for r, h in SHIPPED]

@@ -505,3 +505,26 @@ if [ "${SCRATCH_HIGH_PILOT-0}" = 1 ]; then
         --lr 2e-3 --seed 30 --threads 2 --model-id deepres-high-scratch1-pilot \
         --output runs/high_scratch1.pt > runs/train_high_scratch1.log 2>&1
 fi
+# Starting the high model from the low model's weights (XFER_HIGH_PILOT=1, default off; 2026-12-07, tenth session):
+# both ranges share front end and architecture and their labels span nearly the same voxels, and the low
+# model's weights score 0.41 A on the usual high cases untouched (0.53 from low v5). Two arms side by side, one
+# thread each, on the 1200 corrected maps of CORRECTED_HIGH_S14 and SCRATCH_HIGH_PILOT: 2400 float32 steps at peak
+# lr 1e-3 (the fine-tune rate of high v4/v5), seed 31, from low v12 (-> deepres-high-xfer12-pilot) and from low v5
+# (git aa375d6; -> deepres-high-xfer5-pilot). Rule in docs/models.md ("Starting the high model from the low one").
+if [ "${XFER_HIGH_PILOT-0}" = 1 ]; then
+    corrected=()
+    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || corrected+=("$a"); done
+    s14=("${corrected[@]}" --data-seed 14 --data-dir data_cache/high600_s14_corrected)
+    s15=("${corrected[@]}" --data-seed 15 --data-dir data_cache/high600_s15_corrected)
+    [ -d data_cache/high600_s14_corrected ] || .venv/bin/deepres train "${s14[@]}" --generate-only --output runs/unused.pt
+    [ -d data_cache/high600_s15_corrected ] || .venv/bin/deepres train "${s15[@]}" --generate-only --output runs/unused.pt
+    [ -f runs/low_v5.pt ] || git show aa375d6:src/deepres/models/low.pt > runs/low_v5.pt
+    .venv/bin/python scripts/rerange_model.py src/deepres/models/low.pt runs/high_start_low12.pt high deepres-high-start-low12
+    .venv/bin/python scripts/rerange_model.py runs/low_v5.pt runs/high_start_low5.pt high deepres-high-start-low5
+    for v in 12 5; do
+        .venv/bin/deepres train "${s15[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 600 \
+            --lr 1e-3 --seed 31 --threads 1 --init "runs/high_start_low$v.pt" --model-id "deepres-high-xfer$v-pilot" \
+            --output "runs/high_xfer$v.pt" > "runs/train_high_xfer$v.log" 2>&1 &
+    done
+    wait
+fi

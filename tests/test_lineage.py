@@ -110,3 +110,24 @@ def test_a_model_file_of_another_format_is_refused(tmp_path, capsys):
     torch.save({"format": "something-else/1", "state_dict": {}}, path)
     assert cli.main(["models", str(path)]) == 2
     assert "not a deepres model file" in capsys.readouterr().err
+
+
+def test_a_reranged_start_loads_in_the_other_range_and_says_where_it_came_from(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    m = build_untrained("low", seed=4)
+    src, dst = tmp_path / "low.pt", tmp_path / "high_start.pt"
+    save_model(str(src), m.spec, m.net, m.features, _record(50, 10.0, "cpu"), "m-low")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "rerange_model.py"
+    subprocess.run([sys.executable, str(script), str(src), str(dst), "high", "m-high-start"], check=True,
+                   capture_output=True)
+    start = load_model("high", path=str(dst))
+    assert start.model_id == "m-high-start" and (start.net.config.min_A, start.net.config.max_A) == (1.5, 6.0)
+    for k, v in m.net.state_dict().items():
+        assert torch.equal(start.net.state_dict()[k], v)
+    assert read_model_info(str(dst)).stages[-1].note == "weights of m-low (low), made a start for the other range"
+    again = subprocess.run([sys.executable, str(script), str(dst), str(tmp_path / "x.pt"), "high", "x"],
+                           capture_output=True, text=True)
+    assert again.returncode != 0 and "already a high model" in again.stderr

@@ -85,6 +85,8 @@ def _stage(model_id: str, training: dict) -> Stage:
     notes = []
     if training.get("renamed_from"):
         notes.append(f"renamed from {training['renamed_from']}")
+    if training.get("reranged_from"):
+        notes.append(f"weights of {training['reranged_from']}, made a start for the other range")
     for key, what in (("ensemble_of", "ensemble of"), ("weight_average_of", "weight average of")):
         if training.get(key):
             notes.append(f"{what} " + ", ".join(str(m.get("model_id")) for m in training[key]))

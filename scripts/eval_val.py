@@ -2,11 +2,13 @@
 geometric-mean ensemble (how the shipped model of a range is chosen; see docs/models.md).
 
 Usage: python scripts/eval_val.py RANGE DATA_DIR[,DATA_DIR ...] A.pt [B.pt ...]
-       [--split train] [--max-maps N] [--by-noise]
+       [--split train] [--max-maps N] [--by-noise] [--by-post-b]
 (several folders joined by commas: their validation samples together, as `deepres train --more-data` joins them;
 --split train scores training samples instead, e.g. maps a model has trained on against maps it has not;
 --max-maps N keeps the first N samples of each folder;
---by-noise also scores the maps of each noise spectrum at SNR < 3 and >= 3 apart)
+--by-noise also scores the maps of each noise spectrum at SNR < 3 and >= 3 apart;
+--by-post-b also scores apart the maps with and without a B applied after the noise (sharpened, blurred),
+each by input voxel size up to 0.9 Å (the held-out cases' range) and above)
 e.g.   python scripts/eval_val.py low data_cache/low src/deepres/models/low.pt runs/low_v4.pt
 
 Prints, for each model and for the ensemble of all of them, the validation MAE, bias and Pearson r
@@ -41,6 +43,18 @@ def noise_groups(samples) -> dict[str, list[int]]:
     return dict(sorted(groups.items()))
 
 
+def post_b_groups(samples) -> dict[str, list[int]]:
+    """Indices of the samples by the B applied after the noise (none, < 0, > 0) and input voxel size."""
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        par = json.loads(s["params"])
+        b = par.get("post_b_A2")
+        kind = "no post B" if not b else ("post B < 0" if b < 0 else "post B > 0")
+        vox = par.get("input_voxel_size_A") or par["voxel_size_A"]
+        groups.setdefault(f"{kind}, {'<=' if vox <= 0.9 else '> '} 0.9 A/vox", []).append(i)
+    return dict(sorted(groups.items()))
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("range")
@@ -49,6 +63,8 @@ if __name__ == "__main__":
     ap.add_argument("--split", choices=["val", "train"], default="val")
     ap.add_argument("--max-maps", type=int, default=None, help="the first N samples of each folder")
     ap.add_argument("--by-noise", action="store_true", help="also score each noise spectrum at SNR < 3 and >= 3")
+    ap.add_argument("--by-post-b", action="store_true",
+                    help="also score the maps with no post-hoc B, sharpened and blurred apart, by input voxel size")
     args = ap.parse_args()
     torch.set_num_threads(2)
     paths = args.paths
@@ -60,9 +76,10 @@ if __name__ == "__main__":
         p, truth = validation_predictions(lm.net, mine, lm.net.radius, lm.features, per_map=True)
         logs.append([np.log(a) for a in p])
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")
-        if args.by_noise:
-            for name, group in noise_groups(samples).items():
-                print(f"    {name:18s} {len(group):3d} maps: {scores([p[i] for i in group], [truth[i] for i in group])}")
+        groupings = ([noise_groups(samples)] if args.by_noise else []) + ([post_b_groups(samples)] if args.by_post_b else [])
+        for groups in groupings:
+            for name, group in groups.items():
+                print(f"    {name:26s} {len(group):3d} maps: {scores([p[i] for i in group], [truth[i] for i in group])}")
     if len(paths) > 1:
         ens = [np.exp(np.mean([lg[i] for lg in logs], axis=0)) for i in range(len(truth))]
         print(f"{'geometric-mean ensemble':24s}: {scores(ens, truth)}")

@@ -528,3 +528,13 @@ if [ "${XFER_HIGH_PILOT-0}" = 1 ]; then
     done
     wait
 fi
+# XFER_HIGH_MORE=1 (default off; same session): arm xfer12 of XFER_HIGH_PILOT trained on, alone, two threads: 2400 more
+# float32 steps on the same 1200 maps at peak lr 5e-4, seed 32 -> deepres-high-xfer12b-pilot (rule in docs/models.md).
+if [ "${XFER_HIGH_MORE-0}" = 1 ]; then
+    corrected=()
+    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || corrected+=("$a"); done
+    s15=("${corrected[@]}" --data-seed 15 --data-dir data_cache/high600_s15_corrected)
+    .venv/bin/deepres train "${s15[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 800 \
+        --lr 5e-4 --seed 32 --threads 2 --init runs/high_xfer12.pt --model-id deepres-high-xfer12b-pilot \
+        --output runs/high_xfer12b.pt > runs/train_high_xfer12b.log 2>&1
+fi

@@ -9,11 +9,9 @@ the training record (the source's id in ``reranged_from``, read by ``deepres mod
 Usage: python scripts/rerange_model.py IN.pt OUT.pt RANGE NEW_ID
 """
 
-import os
 import sys
 
-import torch
-
+from deepres.model import read_model_payload, write_model_payload
 from deepres.ranges import get_range
 
 if __name__ == "__main__":
@@ -21,13 +19,11 @@ if __name__ == "__main__":
         sys.exit(__doc__)
     src, dst, range_name, new_id = sys.argv[1:]
     spec = get_range(range_name)
-    payload = torch.load(src, map_location="cpu", weights_only=True)
+    payload = read_model_payload(src)
     if payload["range"] == spec.name:
         sys.exit(f"{src} is already a {spec.name} model")
     payload["training"] = {**payload["training"], "reranged_from": f"{payload['model_id']} ({payload['range']})"}
     payload["net"] = {**payload["net"], "min_A": spec.min_A, "max_A": spec.max_A}
     payload["range"], payload["model_id"] = spec.name, new_id
-    tmp = dst + ".tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, dst)
+    write_model_payload(dst, payload)
     print(f"{src} ({payload['training']['reranged_from']}) -> {dst} ({new_id}, {spec.name})")

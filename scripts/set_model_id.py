@@ -5,19 +5,16 @@ training run gave it (docs/models.md).
 Usage: python scripts/set_model_id.py IN.pt OUT.pt NEW_ID
 """
 
-import os
 import sys
 
-import torch
+from deepres.model import read_model_payload, write_model_payload
 
 if __name__ == "__main__":
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     src, dst, new_id = sys.argv[1:]
-    payload = torch.load(src, map_location="cpu", weights_only=True)
+    payload = read_model_payload(src)
     payload["training"] = {**payload["training"], "renamed_from": payload["model_id"]}
     payload["model_id"] = new_id
-    tmp = dst + ".tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, dst)
+    write_model_payload(dst, payload)
     print(f"{src} ({payload['training']['renamed_from']}) -> {dst} ({new_id})")

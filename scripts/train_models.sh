@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH, SOLVENT_CTX_LOW, SOLVENT_NEW_LOW, CORRECTED_HIGH_S14 and SCRATCH_HIGH_PILOT select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH, SOLVENT_CTX_LOW, SOLVENT_NEW_LOW, CORRECTED_HIGH_S14, SCRATCH_HIGH_PILOT, XFER_HIGH_PILOT and XFER_HIGH_MORE select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -462,6 +462,12 @@ if [ "${SOLVENT_NEW_LOW-0}" = 1 ]; then
     "${TRAIN[@]}" "${low_ctx[@]}" --train-new-only --model-id deepres-low-v13b --output runs/low_v13b.pt \
         > runs/train_low_v13b.log 2>&1
 fi
+# high600 with the post-hoc B held at Nyquist (no --post-sharpen-unbounded), as every stage from here on makes its maps;
+# the two corrected 600 + 96-map sets of CORRECTED_HIGH_S14 (seed 14) and SCRATCH_HIGH_PILOT (seed 15)
+high600_bounded=()
+for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || high600_bounded+=("$a"); done
+s14_maps=("${high600_bounded[@]}" --data-seed 14 --data-dir data_cache/high600_s14_corrected)
+s15_maps=("${high600_bounded[@]}" --data-seed 15 --data-dir data_cache/high600_s15_corrected)
 # High maps with the post-hoc B held at Nyquist (BOUNDED_HIGH_S13=1, default off; 2026-12-07, seventh session): 600 + 96
 # new high maps made like high600 but bounded (no --post-sharpen-unbounded) with data seed 13 (data_cache/high600_s13_bounded),
 # 1200 float32 steps from the shipped v19 at a lower peak lr than v20's (1e-4; seed 25, two threads) -> candidate
@@ -469,9 +475,7 @@ fi
 # run the same session: it failed (usual held-out 0.319 -> 0.344 A), not shipped.
 if [ "${BOUNDED_HIGH_S13-0}" = 1 ]; then
     need_v19
-    s13=()
-    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || s13+=("$a"); done
-    s13+=(--data-seed 13 --seed 25 --init runs/high_v19.pt --threads 2 --lr 1e-4 --data-dir data_cache/high600_s13_bounded)
+    s13=("${high600_bounded[@]}" --data-seed 13 --seed 25 --init runs/high_v19.pt --threads 2 --lr 1e-4 --data-dir data_cache/high600_s13_bounded)
     "${TRAIN[@]}" "${s13[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s13_bounded.log 2>&1
     "${TRAIN[@]}" "${s13[@]}" --model-id deepres-high-v22 --output runs/high_v22.pt > runs/train_high_v22.log 2>&1
 fi
@@ -482,9 +486,7 @@ fi
 # ("Sharpening before the field").
 if [ "${CORRECTED_HIGH_S14-0}" = 1 ]; then
     need_v19
-    s14=()
-    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || s14+=("$a"); done
-    s14+=(--data-seed 14 --seed 26 --init runs/high_v19.pt --threads 2 --lr 1e-4 --data-dir data_cache/high600_s14_corrected)
+    s14=("${s14_maps[@]}" --seed 26 --init runs/high_v19.pt --threads 2 --lr 1e-4)
     .venv/bin/deepres train "${s14[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s14_corrected.log 2>&1
     .venv/bin/deepres train "${s14[@]}" --model-id deepres-high-v23 --output runs/high_v23.pt > runs/train_high_v23.log 2>&1
 fi
@@ -495,34 +497,26 @@ fi
 # from-scratch rate of high v3; seed 30, two threads) -> deepres-high-scratch1-pilot. Rule in docs/models.md ("One run
 # from random weights").
 if [ "${SCRATCH_HIGH_PILOT-0}" = 1 ]; then
-    corrected=()
-    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || corrected+=("$a"); done
-    s14=("${corrected[@]}" --data-seed 14 --data-dir data_cache/high600_s14_corrected)
-    [ -d data_cache/high600_s14_corrected ] || .venv/bin/deepres train "${s14[@]}" --generate-only --output runs/unused.pt
-    s15=("${corrected[@]}" --data-seed 15 --data-dir data_cache/high600_s15_corrected)
-    .venv/bin/deepres train "${s15[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s15_corrected.log 2>&1
-    .venv/bin/deepres train "${s15[@]}" --more-data data_cache/high600_s14_corrected --steps 6400 --val-every 1600 \
+    [ -d data_cache/high600_s14_corrected ] || .venv/bin/deepres train "${s14_maps[@]}" --generate-only --output runs/unused.pt
+    .venv/bin/deepres train "${s15_maps[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s15_corrected.log 2>&1
+    .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 6400 --val-every 1600 \
         --lr 2e-3 --seed 30 --threads 2 --model-id deepres-high-scratch1-pilot \
         --output runs/high_scratch1.pt > runs/train_high_scratch1.log 2>&1
 fi
 # Starting the high model from the low model's weights (XFER_HIGH_PILOT=1, default off; 2026-12-07, tenth session):
 # both ranges share front end and architecture and their labels span nearly the same voxels, and the low
-# model's weights score 0.41 A on the usual high cases untouched (0.53 from low v5). Two arms side by side, one
+# model's weights score 0.42 A on the usual high cases untouched (0.54 from low v5). Two arms side by side, one
 # thread each, on the 1200 corrected maps of CORRECTED_HIGH_S14 and SCRATCH_HIGH_PILOT: 2400 float32 steps at peak
 # lr 1e-3 (the fine-tune rate of high v4/v5), seed 31, from low v12 (-> deepres-high-xfer12-pilot) and from low v5
 # (git aa375d6; -> deepres-high-xfer5-pilot). Rule in docs/models.md ("Starting the high model from the low one").
 if [ "${XFER_HIGH_PILOT-0}" = 1 ]; then
-    corrected=()
-    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || corrected+=("$a"); done
-    s14=("${corrected[@]}" --data-seed 14 --data-dir data_cache/high600_s14_corrected)
-    s15=("${corrected[@]}" --data-seed 15 --data-dir data_cache/high600_s15_corrected)
-    [ -d data_cache/high600_s14_corrected ] || .venv/bin/deepres train "${s14[@]}" --generate-only --output runs/unused.pt
-    [ -d data_cache/high600_s15_corrected ] || .venv/bin/deepres train "${s15[@]}" --generate-only --output runs/unused.pt
+    [ -d data_cache/high600_s14_corrected ] || .venv/bin/deepres train "${s14_maps[@]}" --generate-only --output runs/unused.pt
+    [ -d data_cache/high600_s15_corrected ] || .venv/bin/deepres train "${s15_maps[@]}" --generate-only --output runs/unused.pt
     [ -f runs/low_v5.pt ] || git show aa375d6:src/deepres/models/low.pt > runs/low_v5.pt
     .venv/bin/python scripts/rerange_model.py src/deepres/models/low.pt runs/high_start_low12.pt high deepres-high-start-low12
     .venv/bin/python scripts/rerange_model.py runs/low_v5.pt runs/high_start_low5.pt high deepres-high-start-low5
     for v in 12 5; do
-        .venv/bin/deepres train "${s15[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 600 \
+        .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 600 \
             --lr 1e-3 --seed 31 --threads 1 --init "runs/high_start_low$v.pt" --model-id "deepres-high-xfer$v-pilot" \
             --output "runs/high_xfer$v.pt" > "runs/train_high_xfer$v.log" 2>&1 &
     done
@@ -531,10 +525,7 @@ fi
 # XFER_HIGH_MORE=1 (default off; same session): arm xfer12 of XFER_HIGH_PILOT trained on, alone, two threads: 2400 more
 # float32 steps on the same 1200 maps at peak lr 5e-4, seed 32 -> deepres-high-xfer12b-pilot (rule in docs/models.md).
 if [ "${XFER_HIGH_MORE-0}" = 1 ]; then
-    corrected=()
-    for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || corrected+=("$a"); done
-    s15=("${corrected[@]}" --data-seed 15 --data-dir data_cache/high600_s15_corrected)
-    .venv/bin/deepres train "${s15[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 800 \
+    .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 800 \
         --lr 5e-4 --seed 32 --threads 2 --init runs/high_xfer12.pt --model-id deepres-high-xfer12b-pilot \
         --output runs/high_xfer12b.pt > runs/train_high_xfer12b.log 2>&1
 fi

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -113,10 +116,6 @@ def test_a_model_file_of_another_format_is_refused(tmp_path, capsys):
 
 
 def test_a_reranged_start_loads_in_the_other_range_and_says_where_it_came_from(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     m = build_untrained("low", seed=4)
     src, dst = tmp_path / "low.pt", tmp_path / "high_start.pt"
     save_model(str(src), m.spec, m.net, m.features, _record(50, 10.0, "cpu"), "m-low")

@@ -110,6 +110,11 @@ def save_model(path: str, spec: RangeSpec, net: DeepResNet | EnsembleNet, featur
         "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
         "training": training,
     }
+    write_model_payload(path, payload)
+
+
+def write_model_payload(path: str, payload: dict) -> None:
+    """Write a model file's dictionary to ``path`` whole or not at all (a temporary file, then renamed)."""
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(payload, tmp)
     os.replace(tmp, path)

@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH, SOLVENT_CTX_LOW, SOLVENT_NEW_LOW, CORRECTED_HIGH_S14, SCRATCH_HIGH_PILOT, XFER_HIGH_PILOT and XFER_HIGH_MORE select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH, SOLVENT_CTX_LOW, SOLVENT_NEW_LOW, CORRECTED_HIGH_S14, SCRATCH_HIGH_PILOT, XFER_HIGH_PILOT, XFER_HIGH_MORE and XFER_HIGH_LONG select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -528,4 +528,13 @@ if [ "${XFER_HIGH_MORE-0}" = 1 ]; then
     .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 800 \
         --lr 5e-4 --seed 32 --threads 2 --init runs/high_xfer12.pt --model-id deepres-high-xfer12b-pilot \
         --output runs/high_xfer12b.pt > runs/train_high_xfer12b.log 2>&1
+fi
+# XFER_HIGH_LONG=1 (default off; 2026-12-07, eleventh session): xfer12b trained on, alone, two threads: 7200 more
+# float32 steps on the same 1200 corrected maps at peak lr 5e-4 (one cycle over the whole run), seed 33 ->
+# deepres-high-xfer12c (rule in docs/models.md, "Starting the high model from the low one"). Resumable: a run cut
+# short goes on from runs/high_xfer12c.pt.ckpt when the stage is run again.
+if [ "${XFER_HIGH_LONG-0}" = 1 ]; then
+    .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 7200 --val-every 1200 \
+        --lr 5e-4 --seed 33 --threads 2 --init runs/high_xfer12b.pt --model-id deepres-high-xfer12c \
+        --output runs/high_xfer12c.pt >> runs/train_high_xfer12c.log 2>&1
 fi

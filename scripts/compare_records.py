@@ -1,5 +1,5 @@
 """Compare two held-out benchmark records case by case (the rule used to decide whether a new
-model file replaces the shipped one: see docs/models.md).
+model file replaces the shipped one: see docs/models.md, "How a file is chosen").
 
 Usage: python scripts/compare_records.py RANGE OLD.json NEW.json [--estimator deepres] [--new-estimator NAME]
 (e.g. --new-estimator deepres-halves to compare a single-map record with a half-map one;

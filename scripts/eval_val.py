@@ -1,5 +1,5 @@
 """Score model files on the fixed validation shards of a training data folder, alone and as a
-geometric-mean ensemble (how the shipped model of a range is chosen; see docs/models.md).
+geometric-mean ensemble (how the shipped model of a range is chosen; see docs/models.md, "How a file is chosen").
 
 Usage: python scripts/eval_val.py RANGE DATA_DIR[,DATA_DIR ...] A.pt [B.pt ...]
        [--split train] [--max-maps N] [--by-noise] [--by-post-b]

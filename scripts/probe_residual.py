@@ -7,7 +7,7 @@ positive control: the features explain those), three ways: within maps (each map
 information), between maps (per-map means: the map's overall level), and within maps with each
 probed channel times the log-share of its band (the channel may matter only where its band holds
 energy). R^2 near or below zero: the channels carry nothing about the errors that a linear read
-can find. Used for the band-sparsity pilot (docs/models.md, "Pilot: band sparsity").
+can find. Used for the band-sparsity pilot (docs/training-history.md, "Pilot: band sparsity").
 
     python scripts/probe_residual.py high data_cache/high_sparse600_s10 runs/high_v16.pt 18:30
 """
@@ -103,7 +103,7 @@ if __name__ == "__main__":
         for i, (s, p, t) in enumerate(zip(probe_samples, preds, labs)):
             f = np.asarray(s["features"])[:, np.asarray(s["weight"], dtype=bool)].astype(np.float32).T
             idx = np.flatnonzero(np.isfinite(f).all(1) & np.isfinite(p))  # (a map with NaN features: see
-            # docs/models.md, the energies now clamped at zero; its stored samples still hold them)
+            # docs/models.md, "Architecture": the energies now clamped at zero; its stored samples still hold them)
             idx = rng.choice(idx, min(3000, idx.size), replace=False)
             xs.append(f[idx])
             ys.append(np.log(p[idx]) - np.log(t[idx]))

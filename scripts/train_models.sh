@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the models as recorded in docs/models.md: v3 (width 24, 2400 steps from random weights,
+# Train the models as recorded in docs/models.md and docs/training-history.md: v3 (width 24, 2400 steps from random weights,
 # seed 0), v4 (2000 steps fine-tuning v3, peak learning rate 1e-3, seed 1), then v5 (1600 steps
 # fine-tuning v4 with the whole-map context, quantiles 0.1 and 0.5 of each band, seed 2). SHIP
 # (default v5) is the stage copied into the package. V2=1 also remakes the earlier v1 -> v2 stages.
@@ -38,7 +38,7 @@ STRUCT=${STRUCT:-../shared/data/structures/bm5}
 THREADS=${THREADS:-1}
 # Every stage below made its maps with the simulator's global B applied after the local-resolution field
 # (the order before 2026-12-07, eighth session); --global-b-after-field keeps it so that they are made again
-# bit for bit (docs/models.md, "Sharpening before the field"). A new stage should call deepres train without it.
+# bit for bit (docs/training-history.md, "Sharpening before the field"). A new stage should call deepres train without it.
 TRAIN=(.venv/bin/deepres train --global-b-after-field)
 mkdir -p runs
 for r in ${RANGES-low high}; do
@@ -170,7 +170,7 @@ fi
 # 3000 more steps for the high models (MORE_HIGH=1, seed 11): the 2000 maps of the high stage2000 (simulated
 # again if gone: ~35 min, 39 GB), 3000 bf16 steps at peak lr 5e-4, high v9 -> deepres-high-v10 and
 # halves-v4 -> deepres-high-halves-v6 side by side, one thread each (the step that made low v8 / halves-v5).
-# Neither was shipped (held-out 0.355 -> 0.358 and 0.298 -> 0.298 A; docs/models.md).
+# Neither was shipped (held-out 0.355 -> 0.358 and 0.298 -> 0.298 A; docs/training-history.md).
 if [ "${MORE_HIGH-1}" = 1 ]; then
     more_high=(--range high --structures "$STRUCT" --data-dir data_cache/high_halves_2000 --n-train 2000 "${late[@]}"
                --val-every 500 --steps 3000 --lr 5e-4 --seed 11)
@@ -180,7 +180,7 @@ fi
 # Coarse inputs for the high models (COARSE_HIGH=1, seed 12): 1200 + 48 new high maps (data seed 5), each simulated
 # at an input voxel size drawn uniformly in 0.5-1.25 A and brought to the 0.5 A working grid as deepres estimate
 # brings an input there (--input-voxel-size); 3000 bf16 steps at peak lr 5e-4, high v9 -> deepres-high-v11 and
-# halves-v4 -> deepres-high-halves-v7 side by side, one thread each (docs/models.md, "Coarse inputs").
+# halves-v4 -> deepres-high-halves-v7 side by side, one thread each (docs/training-history.md, "Coarse inputs").
 if [ "${COARSE_HIGH-1}" = 1 ]; then
     coarse_high=(--range high --structures "$STRUCT" --data-dir data_cache/high_halves_coarse1200 --n-train 1200
                  "${late[@]}" --data-seed 5 --input-voxel-size 0.5 1.25 --val-every 500 --steps 3000 --lr 5e-4 --seed 12)
@@ -196,7 +196,7 @@ if [ "${COARSE_LOW-1}" = 1 ]; then
 fi
 # The low half-map model on coarse inputs (COARSE_LOW_HALVES=1, seed 13): 1200 + 48 new low maps with their half maps
 # (data seed 6) at input voxel sizes uniform in 1.0-2.5 A, then 3000 bf16 steps at peak lr 5e-4, one thread:
-# halves-v5 -> deepres-low-halves-v6 (docs/models.md, "Coarse inputs, low half maps").
+# halves-v5 -> deepres-low-halves-v6 (docs/training-history.md, "Coarse inputs, low half maps").
 if [ "${COARSE_LOW_HALVES-1}" = 1 ]; then
     "${TRAIN[@]}" --range low --structures "$STRUCT" --data-dir data_cache/low_halves_coarse1200 \
         --n-train 1200 "${late[@]}" --data-seed 6 --input-voxel-size 1.0 2.5 --val-every 500 --steps 3000 --lr 5e-4 \
@@ -205,7 +205,7 @@ if [ "${COARSE_LOW_HALVES-1}" = 1 ]; then
 fi
 # The high models on the coarse-input maps and the 2000-map set together (MIXED_HIGH=1, seed 14): 1200 + 2000 maps,
 # 48 + 48 validation maps, 2400 bf16 steps at peak lr 3e-4, side by side: v11 -> deepres-high-v12 and halves-v7 ->
-# deepres-high-halves-v8 (docs/models.md, "Both high sets together"). The 2000 maps' memory maps are packed first, by
+# deepres-high-halves-v8 (docs/training-history.md, "Tried, not shipped: both high sets together"). The 2000 maps' memory maps are packed first, by
 # one process (two packing at once wrote two copies and filled the disk once).
 if [ "${MIXED_HIGH-1}" = 1 ]; then
     mixed=(--range high --structures "$STRUCT" --data-dir data_cache/high_halves_coarse1200 --n-train 1200 "${late[@]}"
@@ -220,7 +220,7 @@ fi
 # 1200 + 48 new maps per range (data seed 7, no half maps), half of them given a post-hoc global B uniform in
 # -60..+40 A^2 on the map (signal and noise: --post-sharpen 0.5), input voxel sizes uniform in 0.8-2.5 A (low) and
 # 0.5-1.25 A (high); then 2400 bf16 steps at peak lr 5e-4 side by side, one thread each: low v9 -> deepres-low-v10,
-# high v11 -> deepres-high-v13 (docs/models.md, "Sharpened maps").
+# high v11 -> deepres-high-v13 (docs/training-history.md, "Sharpened maps").
 if [ "${SHARP_SINGLE-0}" = 1 ]; then
     sharp=(--structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 --post-sharpen-unbounded --val-every 800
            --steps 2400 --lr 5e-4 --seed 15)
@@ -238,7 +238,7 @@ if [ "${SHARP_SINGLE-0}" = 1 ]; then
     wait
 fi
 # Then 2400 more steps for the low one on the same maps (SHARP_LOW_MORE=1, default off; seed 16, peak lr 3e-4, two
-# threads): low v10 -> deepres-low-v11 (v10 missed its rule's usual-case limit by 0.005 A; docs/models.md).
+# threads): low v10 -> deepres-low-v11 (v10 missed its rule's usual-case limit by 0.005 A; docs/training-history.md).
 if [ "${SHARP_LOW_MORE-0}" = 1 ]; then
     "${TRAIN[@]}" --range low --structures "$STRUCT" --n-train 1200 "${late[@]}" --data-seed 7 --post-sharpen 0.5 --post-sharpen-unbounded \
         --input-voxel-size 0.8 2.5 --data-dir data_cache/low_sharp1200 --val-every 800 --steps 2400 --lr 3e-4 --seed 16 \
@@ -246,7 +246,7 @@ if [ "${SHARP_LOW_MORE-0}" = 1 ]; then
 fi
 # Then the same for high (SHARP_HIGH_MORE=1, default off; run 2026-12-06, passed its rule, shipped): v13 had lost
 # 0.006 A on the usual cases: 2400 more steps on its 1200 maps (simulated again if missing; data seed 7), seed 17,
-# peak lr 3e-4, two threads: high v13 (the shipped file of commit c24b825) -> deepres-high-v14; rule in docs/models.md.
+# peak lr 3e-4, two threads: high v13 (the shipped file of commit c24b825) -> deepres-high-v14; rule in docs/training-history.md.
 # The high sets of the stages below: 1200 + 48 maps, half of them sharpened or blurred after the noise, input voxel
 # sizes 0.5-1.25 A; the first set (data seed 7) is SHARP_SINGLE's, the second (data seed 8) SHARP_HIGH_FRESH's.
 high_sharp=(--range high --structures "$STRUCT" --n-train 1200 "${late[@]}" --post-sharpen 0.5 --post-sharpen-unbounded --input-voxel-size 0.5 1.25
@@ -261,7 +261,7 @@ fi
 # Then fresh maps for high (SHARP_HIGH_FRESH=1, default off; run 2026-12-06, v15 missed its rule by 0.0008 A): 1200 + 48 new high maps made like
 # high_sharp1200 but with data seed 8 (other structures per map, other fields, noise and B), joined with
 # high_sharp1200 (--more-data), 2400 steps from the shipped v14, seed 18, peak lr 2e-4, two threads
-# -> deepres-high-v15; rule in docs/models.md ("Planned next ... high v15").
+# -> deepres-high-v15; rule in docs/training-history.md ("Planned next ... high v15").
 if [ "${SHARP_HIGH_FRESH-0}" = 1 ]; then
     [ -f runs/high_v14.pt ] || git show 110923b:src/deepres/models/high.pt > runs/high_v14.pt
     [ -d data_cache/high_sharp1200 ] || "${TRAIN[@]}" "${high_sharp_s7[@]}" --generate-only --output runs/unused.pt
@@ -270,7 +270,7 @@ if [ "${SHARP_HIGH_FRESH-0}" = 1 ]; then
 fi
 # Then (SHARP_HIGH_FRESH_MORE=1, default off; run 2026-12-06, v16 passed its rule and is shipped): v15 missed its rule by 0.0008 A while its validation error
 # was still falling (0.488 / 0.478 / 0.471 A at steps 800 / 1600 / 2400): 2400 more steps on the same 2400 + 96 maps,
-# seed 19, peak lr 1.5e-4, two threads: high v15 -> deepres-high-v16; judged against v14 (docs/models.md).
+# seed 19, peak lr 1.5e-4, two threads: high v15 -> deepres-high-v16; judged against v14 (docs/training-history.md).
 if [ "${SHARP_HIGH_FRESH_MORE-0}" = 1 ]; then
     [ -f runs/high_v15.pt ] || { echo "stage SHARP_HIGH_FRESH_MORE needs runs/high_v15.pt: run SHARP_HIGH_FRESH=1 first" >&2; exit 1; }
     "${TRAIN[@]}" "${high_sharp_s8[@]}" --lr 1.5e-4 --seed 19 --threads 2 --init runs/high_v15.pt \
@@ -279,7 +279,7 @@ fi
 # Then a third set of fresh maps for high (SHARP_HIGH_FRESH3=1, default off; run 2026-12-06, third session, v17 failed its
 # rule on the second draw, not shipped): 1200 + 48 new
 # high maps made like the two sets above but with data seed 9, joined with both (--more-data), 3600 float32 steps from
-# v16 (seed 20, peak lr 2e-4, two threads) -> deepres-high-v17; rule in docs/models.md ("Planned next ... high v17"),
+# v16 (seed 20, peak lr 2e-4, two threads) -> deepres-high-v17; rule in docs/training-history.md ("Planned next ... high v17"),
 # judged on the second draw of held-out cases. Needs runs/high_v16.pt (the shipped file of commit 068f188).
 high_sharp_s9=("${high_sharp[@]}" --data-seed 9 --data-dir data_cache/high_sharp1200_s9
                --more-data data_cache/high_sharp1200_s8 data_cache/high_sharp1200)
@@ -308,7 +308,7 @@ fi
 # A pilot of a wider high network (PILOT_WIDE_HIGH=1, default off; run 2026-12-06, third session, criteria not met): v16 widened from 24 to
 # 32 channels (function-preserving: deepres.train.init_from), 1600 float32 steps on the three high sets (seed 21, peak lr
 # 2e-4, two threads) -> deepres-high-w32-pilot. Judged on the validation maps and on how well it fits its own training
-# maps (scripts/eval_val.py --split train), against v16 and v17; not a candidate for shipping (docs/models.md).
+# maps (scripts/eval_val.py --split train), against v16 and v17; not a candidate for shipping (docs/training-history.md).
 if [ "${PILOT_WIDE_HIGH-0}" = 1 ]; then
     from_v16_on_three_high_sets
     "${TRAIN[@]}" "${high_sharp_s9[@]}" --width 32 --steps 1600 --lr 2e-4 --seed 21 --threads 2 \
@@ -335,7 +335,7 @@ fi
 # sharpened sets above (data seed 10) with 12 sparsity channels (--sparsity-bands 12: (mean|b|)^2 / mean b^2 of the 12 finest
 # bands, deepres.features), then two runs from v16 side by side, one thread each, 1200 float32 steps, seed 22, peak lr 4e-4:
 # a control that reads only the usual 18 channels of the same samples, and one with the 12 new channels (their weights start
-# at zero, so it starts as v16). Judged on the validation maps against the control; criteria in docs/models.md ("Pilot:
+# at zero, so it starts as v16). Judged on the validation maps against the control; criteria in docs/training-history.md ("Pilot:
 # band sparsity").
 if [ "${PILOT_SPARSITY_HIGH-0}" = 1 ]; then
     need_v16
@@ -350,7 +350,7 @@ fi
 # A pilot of a within-crop correlation term in the loss (PILOT_CORR_HIGH=1, default off; 2026-12-07): the control of
 # PILOT_SPARSITY_HIGH (v16, 1200 float32 steps on the 600 maps of data seed 10, L1 loss; runs/high_sparse_control.pt)
 # against the same run with --corr-weight 0.3 (L1 + 0.3 x (1 - r), r within each training crop, deepres.train). Judged
-# on the validation maps against the control; criteria in docs/models.md ("Pilot: a correlation term in the loss").
+# on the validation maps against the control; criteria in docs/training-history.md ("Pilot: a correlation term in the loss").
 if [ "${PILOT_CORR_HIGH-0}" = 1 ]; then
     need_v16
     corr=("${pilot_s10[@]}" --data-dir data_cache/high_sparse600_s10 --threads "$THREADS")
@@ -366,7 +366,7 @@ fi
 # A pilot of labels that the density holds (PILOT_FLATB_HIGH=1, default off; 2026-12-07): the 600 + 96 maps of data
 # seed 10 simulated again with every atom at its structure's median B (--atomic-b flat: the imposed field alone sets
 # how detailed each region is), then the control's run (v16, 1200 float32 steps, seed 22, peak lr 4e-4) on them.
-# Judged against the control of PILOT_SPARSITY_HIGH; criteria in docs/models.md ("Pilot: flat atomic B").
+# Judged against the control of PILOT_SPARSITY_HIGH; criteria in docs/training-history.md ("Pilot: flat atomic B").
 if [ "${PILOT_FLATB_HIGH-0}" = 1 ]; then
     need_v16
     flatb=("${pilot_s10[@]}" --data-dir data_cache/high_flatb600_s10 --atomic-b flat --threads "$THREADS")
@@ -377,7 +377,7 @@ fi
 # v19's recipe again on fresh maps (FRESH_HIGH_S11=1, default off; 2026-12-07, second session): 600 + 96 new high maps made
 # like the seed-10 set but with data seed 11 and without the sparsity channels (data_cache/high600_s11, ~8 GB), then 1200
 # float32 steps from the shipped v19 (the file of commit a63841e; seed 23, peak lr 4e-4) -> deepres-high-v20. Judged on
-# the third draw of held-out cases; rule in docs/models.md ("Planned next, rule written before the run: high v20").
+# the third draw of held-out cases; rule in docs/training-history.md ("Planned next, rule written before the run: high v20").
 need_v19() {  # runs/high_v19.pt, the shipped file of commit a63841e, for the runs that start from it
     [ -f runs/high_v19.pt ] || git show a63841e:src/deepres/models/high.pt > runs/high_v19.pt
 }
@@ -392,7 +392,7 @@ fi
 # The same recipe for the low single-map model (FRESH_LOW_S12=1, default off; 2026-12-07, second session): 600 + 96 new low
 # maps made like low_sharp1200 (half of them sharpened or blurred after the noise, input voxel sizes 0.8-2.5 A) with data
 # seed 12 (data_cache/low600_s12), 1200 float32 steps from the shipped low v11 (the file of commit a63841e; seed 24, peak
-# lr 4e-4) -> deepres-low-v12. Judged on the low third draw; rule in docs/models.md ("Planned next ... low v12"; shipped).
+# lr 4e-4) -> deepres-low-v12. Judged on the low third draw; rule in docs/training-history.md ("Planned next ... low v12"; shipped).
 # the maps and schedule of FRESH_LOW_S12, shared with SOLVENT_CTX_LOW (which adds its own start, lr and data folder)
 low600=(--range low --structures "$STRUCT" --n-train 600 --n-val 96 --workers 2 --post-sharpen 0.5 --post-sharpen-unbounded
         --input-voxel-size 0.8 2.5 --batch 4 --crop 24 --width 24 --context-quantiles 0.1 0.5
@@ -406,7 +406,7 @@ fi
 # A pilot of the low-pass noise's cut-off (PILOT_NOISE_CUT_HIGH=1, default off; 2026-12-07, second session): FRESH_HIGH_S11's
 # maps made again with the low-pass noise cut at a scale drawn in 0.7-1.3 of the field's finest resolution (--noise-cutoff-scale;
 # its own random stream, so every other draw, and every map without low-pass noise, is as before), then v20's run on them
-# (v19, 1200 float32 steps, seed 23, peak lr 4e-4): v20 is its control. Criteria in docs/models.md ("Pilot: the noise's
+# (v19, 1200 float32 steps, seed 23, peak lr 4e-4): v20 is its control. Criteria in docs/training-history.md ("Pilot: the noise's
 # cut-off"). WORKERS sets the simulation processes (default 2).
 if [ "${PILOT_NOISE_CUT_HIGH-0}" = 1 ]; then
     need_v19
@@ -419,7 +419,7 @@ fi
 # maps made again (the same seeds: the same features) with each map's solvent reference stored (--solvent-context,
 # deepres.solvent: each band's power outside the mask against inside, and a flag), then v20's run on them (v19, 1200
 # float32 steps, seed 23, peak lr 4e-4; the 17 new context weights start at zero, the reference withheld from 15 % of
-# the training maps on its own random stream, so the crops are v20's): v20 is its control. Criteria in docs/models.md
+# the training maps on its own random stream, so the crops are v20's): v20 is its control. Criteria in docs/training-history.md
 # ("Pilot: the solvent as a noise reference"). WORKERS sets the simulation processes (default 2).
 # v20's run on the maps with their solvent references (PILOT_SOLVENT_HIGH; SOLVENT_CTX_HIGH trains on the same maps)
 solv=("${v20_run[@]}" --data-dir data_cache/high600_s11_solvent --solvent-context)
@@ -433,7 +433,7 @@ fi
 # The solvent reference added to v19 alone (SOLVENT_CTX_HIGH=1, default off; 2026-12-07, third session): the pilot's maps
 # (data_cache/high600_s11_solvent, made by PILOT_SOLVENT_HIGH), 1200 float32 steps from v19 that train only the context
 # layer (--train-only ctx.: 49 x 24 values; every convolution stays v19's), seed 23, peak lr 1e-3 -> candidate
-# deepres-high-v21. Rule in docs/models.md ("Pilot: the solvent as a noise reference").
+# deepres-high-v21. Rule in docs/training-history.md ("Pilot: the solvent as a noise reference").
 if [ "${SOLVENT_CTX_HIGH-0}" = 1 ]; then
     need_v19
     [ -d data_cache/high600_s11_solvent ] || \
@@ -444,7 +444,7 @@ fi
 # The same for the low model (SOLVENT_CTX_LOW=1, default off; 2026-12-07, third session): FRESH_LOW_S12's maps made again
 # with each map's solvent reference (the same seeds: the same features; data_cache/low600_s12_solvent), then 1200 float32
 # steps from the shipped low v12 that train only the context layer (seed 24, peak lr 1e-3) -> candidate deepres-low-v13.
-# Rule in docs/models.md ("Pilot: the solvent as a noise reference").
+# Rule in docs/training-history.md ("Pilot: the solvent as a noise reference").
 # (the arguments shared with SOLVENT_NEW_LOW)
 low_ctx=("${low600[@]}" --lr 1e-3 --init runs/low_v12.pt --data-dir data_cache/low600_s12_solvent --solvent-context)
 if [ "${SOLVENT_CTX_LOW-0}" = 1 ]; then
@@ -455,7 +455,7 @@ if [ "${SOLVENT_CTX_LOW-0}" = 1 ]; then
 fi
 # Only the reference's own weights (SOLVENT_NEW_LOW=1, default off; 2026-12-07, fourth session): SOLVENT_CTX_LOW's maps and
 # run, but every value of v12 stays fixed and only the 17 new columns of the context layer train (--train-new-only), so a
-# map without a reference is read exactly as v12 reads it -> candidate deepres-low-v13b. Rule in docs/models.md.
+# map without a reference is read exactly as v12 reads it -> candidate deepres-low-v13b. Rule in docs/training-history.md.
 if [ "${SOLVENT_NEW_LOW-0}" = 1 ]; then
     [ -f runs/low_v12.pt ] || git show 7aba9b2:src/deepres/models/low.pt > runs/low_v12.pt
     "${TRAIN[@]}" "${low_ctx[@]}" --generate-only --output runs/unused.pt > runs/gen_low600_s12_solvent.log 2>&1
@@ -471,7 +471,7 @@ s15_maps=("${high600_bounded[@]}" --data-seed 15 --data-dir data_cache/high600_s
 # High maps with the post-hoc B held at Nyquist (BOUNDED_HIGH_S13=1, default off; 2026-12-07, seventh session): 600 + 96
 # new high maps made like high600 but bounded (no --post-sharpen-unbounded) with data seed 13 (data_cache/high600_s13_bounded),
 # 1200 float32 steps from the shipped v19 at a lower peak lr than v20's (1e-4; seed 25, two threads) -> candidate
-# deepres-high-v22. Rule in docs/models.md ("Sharpened maps: detection and --desharpen", "Planned next ... high v22");
+# deepres-high-v22. Rule in docs/training-history.md ("Sharpened maps: detection and --desharpen", "Planned next ... high v22");
 # run the same session: it failed (usual held-out 0.319 -> 0.344 A), not shipped.
 if [ "${BOUNDED_HIGH_S13-0}" = 1 ]; then
     need_v19
@@ -482,7 +482,7 @@ fi
 # High maps made the corrected way (CORRECTED_HIGH_S14=1, default off; 2026-12-07, eighth session): 600 + 96 new high
 # maps made like BOUNDED_HIGH_S13's (post-hoc B held at Nyquist) and with the simulator's global B before the field
 # (plain deepres train: no --global-b-after-field), data seed 14 (data_cache/high600_s14_corrected), 1200 float32 steps
-# from the shipped v19 at peak lr 1e-4 (seed 26, two threads) -> candidate deepres-high-v23. Rule in docs/models.md
+# from the shipped v19 at peak lr 1e-4 (seed 26, two threads) -> candidate deepres-high-v23. Rule in docs/training-history.md
 # ("Sharpening before the field").
 if [ "${CORRECTED_HIGH_S14-0}" = 1 ]; then
     need_v19
@@ -494,7 +494,7 @@ fi
 # single run of about 80 min of this 2-core CPU reaches, against the shipped chain's 8.4 h (`deepres models --lineage
 # high`). 600 + 96 new high maps made like CORRECTED_HIGH_S14's (data seed 15), joined with that stage's set
 # (--more-data; simulated again if gone), 6400 float32 steps from random weights (width 24, context, peak lr 2e-3, the
-# from-scratch rate of high v3; seed 30, two threads) -> deepres-high-scratch1-pilot. Rule in docs/models.md ("One run
+# from-scratch rate of high v3; seed 30, two threads) -> deepres-high-scratch1-pilot. Rule in docs/training-history.md ("One run
 # from random weights").
 if [ "${SCRATCH_HIGH_PILOT-0}" = 1 ]; then
     [ -d data_cache/high600_s14_corrected ] || .venv/bin/deepres train "${s14_maps[@]}" --generate-only --output runs/unused.pt
@@ -508,7 +508,7 @@ fi
 # model's weights score 0.42 A on the usual high cases untouched (0.54 from low v5). Two arms side by side, one
 # thread each, on the 1200 corrected maps of CORRECTED_HIGH_S14 and SCRATCH_HIGH_PILOT: 2400 float32 steps at peak
 # lr 1e-3 (the fine-tune rate of high v4/v5), seed 31, from low v12 (-> deepres-high-xfer12-pilot) and from low v5
-# (git aa375d6; -> deepres-high-xfer5-pilot). Rule in docs/models.md ("Starting the high model from the low one").
+# (git aa375d6; -> deepres-high-xfer5-pilot). Rule in docs/training-history.md ("Starting the high model from the low one").
 if [ "${XFER_HIGH_PILOT-0}" = 1 ]; then
     [ -d data_cache/high600_s14_corrected ] || .venv/bin/deepres train "${s14_maps[@]}" --generate-only --output runs/unused.pt
     [ -d data_cache/high600_s15_corrected ] || .venv/bin/deepres train "${s15_maps[@]}" --generate-only --output runs/unused.pt
@@ -523,7 +523,7 @@ if [ "${XFER_HIGH_PILOT-0}" = 1 ]; then
     wait
 fi
 # XFER_HIGH_MORE=1 (default off; same session): arm xfer12 of XFER_HIGH_PILOT trained on, alone, two threads: 2400 more
-# float32 steps on the same 1200 maps at peak lr 5e-4, seed 32 -> deepres-high-xfer12b-pilot (rule in docs/models.md).
+# float32 steps on the same 1200 maps at peak lr 5e-4, seed 32 -> deepres-high-xfer12b-pilot (rule in docs/training-history.md).
 if [ "${XFER_HIGH_MORE-0}" = 1 ]; then
     .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 800 \
         --lr 5e-4 --seed 32 --threads 2 --init runs/high_xfer12.pt --model-id deepres-high-xfer12b-pilot \
@@ -531,7 +531,7 @@ if [ "${XFER_HIGH_MORE-0}" = 1 ]; then
 fi
 # XFER_HIGH_LONG=1 (default off; 2026-12-07, eleventh session): xfer12b trained on, alone, two threads: 7200 more
 # float32 steps on the same 1200 corrected maps at peak lr 5e-4 (one cycle over the whole run), seed 33 ->
-# deepres-high-xfer12c (rule in docs/models.md, "Starting the high model from the low one"). Resumable: a run cut
+# deepres-high-xfer12c (rule in docs/training-history.md, "Starting the high model from the low one"). Resumable: a run cut
 # short goes on from runs/high_xfer12c.pt.ckpt when the stage is run again.
 if [ "${XFER_HIGH_LONG-0}" = 1 ]; then
     .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 7200 --val-every 1200 \

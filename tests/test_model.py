@@ -79,7 +79,7 @@ def test_bfloat16_stays_close_to_float32():
     b = predict(lm, data, mask, precision="bfloat16")
     diff = np.abs(a - b)[mask]
     assert 0 < diff.max()  # the lower precision was really used ...
-    assert diff.mean() < 0.1  # ... and costs little (see docs/models.md for the benchmark)
+    assert diff.mean() < 0.1  # ... and costs little (docs/training-history.md, "Mixed precision on CPU")
     assert (b[mask] > 0).all() and (b[~mask] == 0).all()
 
 

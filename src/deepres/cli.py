@@ -135,7 +135,7 @@ def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                    help="arithmetic of the network's learned convolutions: float32 (default) or bfloat16 "
                         "(faster on CPUs with AMX and on recent GPUs; estimates change by ~0.04 Å on average, "
-                        "see docs/models.md)")
+                        "see docs/training-history.md)")
     p.add_argument("--voxel-size", type=float, metavar="A",
                    help="voxel size in Å, overriding the file headers (for maps whose header has none or a wrong one)")
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists and is not empty")

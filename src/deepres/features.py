@@ -20,7 +20,7 @@ the shape of each band's values. Noise is Gaussian, and a band-passed Gaussian f
 atoms, little between them) and has a lower ratio (about 0.56-0.60 against 0.80 for the 2-3 A
 bands of a clean 2 A map at 0.5 A/voxel). The local ratio, in the same windows as the energies
 and divided by the windows' mask fraction, is one more channel for each of the finest bands. Read
-locally it proved too noisy to help: no shipped model has it (docs/models.md, "Pilot: band sparsity").
+locally it proved too noisy to help: no shipped model has it (docs/training-history.md, "Pilot: band sparsity").
 
 Everything here works in cycles/voxel at the model's working sampling, so the same code serves
 the low (1.0 Å/voxel) and the high (0.5 Å/voxel) range.

@@ -32,7 +32,7 @@ The blend is not a band limit: where the field changes in space, the interpolati
 too, and their product with the copies leaks a little content above every voxel's cut-off (about 4 %
 of the amplitude in the coarse regions of a simulated high-range map, up to Nyquist). A global
 sharpening applied *after* the blend multiplies that leak by its gain; the simulator therefore
-sharpens the density before it blends (section "Sharpening before the field" of docs/models.md).
+sharpens the density before it blends (section "Sharpening before the field" of docs/training-history.md).
 """
 
 

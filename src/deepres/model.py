@@ -267,7 +267,7 @@ def estimate_memory_bytes(shape: tuple[int, int, int], width: int = 32, radius: 
 
 #: Arithmetic of the learned convolutions: "float32" (default), or "bfloat16" (autocast; several
 #: times faster on CPUs with AMX/AVX512-BF16 and on recent GPUs, at a small cost in accuracy:
-#: see docs/models.md). The Fourier front end always runs in float32.
+#: docs/training-history.md, "Mixed precision on CPU"). The Fourier front end always runs in float32.
 PRECISIONS = ("float32", "bfloat16")
 
 

@@ -612,8 +612,8 @@ def estimate(volume: np.ndarray | Volume, mask: np.ndarray, voxel_size_A: float 
     model : a :class:`deepres.model.LoadedModel` to use instead of the shipped one.
     progress : optional ``progress(step, fraction)`` callback.
     precision : "float32" (default) or "bfloat16": arithmetic of the network's learned
-        convolutions (bfloat16 is faster on CPUs with AMX and on GPUs; see docs/models.md for what
-        it costs in accuracy).
+        convolutions (bfloat16 is faster on CPUs with AMX and on GPUs; docs/training-history.md,
+        "Mixed precision on CPU", says what it costs in accuracy).
     half_maps : optional pair of half maps (arrays of the map's shape, or Volumes on its grid):
         the estimate then uses the model that also reads them (``<range>_halves``), which tells
         signal from noise band by band. The network then reads the mean of the half maps, not

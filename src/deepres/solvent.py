@@ -21,7 +21,7 @@ knows what to do without one.
 The values do not depend on the map's scale or offset (a ratio of powers, each mean removed),
 nor on rotations (radial bands), nor on tiling (one vector per map).
 
-Tried for the high model and not shipped (docs/models.md, "Pilot: the solvent as a noise
+Tried for the high model and not shipped (docs/training-history.md, "Pilot: the solvent as a noise
 reference"): it helped on low-pass noise and moved other maps coarser. No shipped model reads it.
 """
 

@@ -231,7 +231,7 @@ def simulate_case(
     # before the field: applied after it, its gain (up to ~60x in amplitude at the high range's
     # finest labels) multiplied the small content the field's blend leaks above each voxel's
     # cut-off, until in strongly sharpened maps that content was most of the map and the labels no
-    # longer described it (docs/models.md, "Sharpening before the field"). The global B is a
+    # longer described it (docs/training-history.md, "Sharpening before the field"). The global B is a
     # filter and the field, locally, another: the order changes nothing else.
     b_ref = float(np.median(atom_b)) + extra_b if atom_b.size else extra_b
     gb = -alpha * b_ref if global_b_A2 is None else float(global_b_A2)

@@ -468,6 +468,8 @@ high600_bounded=()
 for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || high600_bounded+=("$a"); done
 s14_maps=("${high600_bounded[@]}" --data-seed 14 --data-dir data_cache/high600_s14_corrected)
 s15_maps=("${high600_bounded[@]}" --data-seed 15 --data-dir data_cache/high600_s15_corrected)
+# the 1200 corrected maps of both sets together (seed 15 trained in its folder, seed 14 joined with --more-data)
+corrected1200=("${s15_maps[@]}" --more-data data_cache/high600_s14_corrected)
 # High maps with the post-hoc B held at Nyquist (BOUNDED_HIGH_S13=1, default off; 2026-12-07, seventh session): 600 + 96
 # new high maps made like high600 but bounded (no --post-sharpen-unbounded) with data seed 13 (data_cache/high600_s13_bounded),
 # 1200 float32 steps from the shipped v19 at a lower peak lr than v20's (1e-4; seed 25, two threads) -> candidate
@@ -499,7 +501,7 @@ fi
 if [ "${SCRATCH_HIGH_PILOT-0}" = 1 ]; then
     [ -d data_cache/high600_s14_corrected ] || .venv/bin/deepres train "${s14_maps[@]}" --generate-only --output runs/unused.pt
     .venv/bin/deepres train "${s15_maps[@]}" --generate-only --output runs/unused.pt > runs/gen_high600_s15_corrected.log 2>&1
-    .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 6400 --val-every 1600 \
+    .venv/bin/deepres train "${corrected1200[@]}" --steps 6400 --val-every 1600 \
         --lr 2e-3 --seed 30 --threads 2 --model-id deepres-high-scratch1-pilot \
         --output runs/high_scratch1.pt > runs/train_high_scratch1.log 2>&1
 fi
@@ -516,7 +518,7 @@ if [ "${XFER_HIGH_PILOT-0}" = 1 ]; then
     .venv/bin/python scripts/rerange_model.py src/deepres/models/low.pt runs/high_start_low12.pt high deepres-high-start-low12
     .venv/bin/python scripts/rerange_model.py runs/low_v5.pt runs/high_start_low5.pt high deepres-high-start-low5
     for v in 12 5; do
-        .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 600 \
+        .venv/bin/deepres train "${corrected1200[@]}" --steps 2400 --val-every 600 \
             --lr 1e-3 --seed 31 --threads 1 --init "runs/high_start_low$v.pt" --model-id "deepres-high-xfer$v-pilot" \
             --output "runs/high_xfer$v.pt" > "runs/train_high_xfer$v.log" 2>&1 &
     done
@@ -525,7 +527,7 @@ fi
 # XFER_HIGH_MORE=1 (default off; same session): arm xfer12 of XFER_HIGH_PILOT trained on, alone, two threads: 2400 more
 # float32 steps on the same 1200 maps at peak lr 5e-4, seed 32 -> deepres-high-xfer12b-pilot (rule in docs/training-history.md).
 if [ "${XFER_HIGH_MORE-0}" = 1 ]; then
-    .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 2400 --val-every 800 \
+    .venv/bin/deepres train "${corrected1200[@]}" --steps 2400 --val-every 800 \
         --lr 5e-4 --seed 32 --threads 2 --init runs/high_xfer12.pt --model-id deepres-high-xfer12b-pilot \
         --output runs/high_xfer12b.pt > runs/train_high_xfer12b.log 2>&1
 fi
@@ -534,7 +536,7 @@ fi
 # deepres-high-xfer12c (rule in docs/training-history.md, "Starting the high model from the low one"). Resumable: a run cut
 # short goes on from runs/high_xfer12c.pt.ckpt when the stage is run again.
 if [ "${XFER_HIGH_LONG-0}" = 1 ]; then
-    .venv/bin/deepres train "${s15_maps[@]}" --more-data data_cache/high600_s14_corrected --steps 7200 --val-every 1200 \
+    .venv/bin/deepres train "${corrected1200[@]}" --steps 7200 --val-every 1200 \
         --lr 5e-4 --seed 33 --threads 2 --init runs/high_xfer12b.pt --model-id deepres-high-xfer12c \
         --output runs/high_xfer12c.pt >> runs/train_high_xfer12c.log 2>&1
 fi

@@ -27,7 +27,7 @@
 # SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, then the control run of PILOT_SPARSITY_HIGH, renamed with
 # `python scripts/set_model_id.py runs/high_sparse_control.pt runs/high_v19.pt deepres-high-v19`) / halves-v7 (COARSE_HIGH)
 # (copied into src/deepres/models by hand after the held-out benchmark). The new1000 stage (NEW1000_RANGES, default none) is an unshipped try.
-# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH, SOLVENT_CTX_LOW, SOLVENT_NEW_LOW, CORRECTED_HIGH_S14, SCRATCH_HIGH_PILOT, XFER_HIGH_PILOT, XFER_HIGH_MORE and XFER_HIGH_LONG select the stages (an empty value skips them:
+# RANGES, V6_RANGES, STAGE2000_RANGES, NEW1000_RANGES, GPU_STAGE, NEW800_LOW, DEEPER_LOW, MORE_HIGH, COARSE_HIGH, COARSE_LOW, COARSE_LOW_HALVES, MIXED_HIGH, SHARP_SINGLE, SHARP_LOW_MORE, SHARP_HIGH_MORE, SHARP_HIGH_FRESH, SHARP_HIGH_FRESH_MORE, SHARP_HIGH_FRESH3, PILOT_WIDE_HIGH, PILOT_WINDOWS, PILOT_SPARSITY_HIGH, PILOT_CORR_HIGH, PILOT_FLATB_HIGH, FRESH_HIGH_S11, FRESH_LOW_S12, PILOT_NOISE_CUT_HIGH, PILOT_SOLVENT_HIGH, SOLVENT_CTX_HIGH, SOLVENT_CTX_LOW, SOLVENT_NEW_LOW, CORRECTED_HIGH_S14, SCRATCH_HIGH_PILOT, XFER_HIGH_PILOT, XFER_HIGH_MORE, XFER_HIGH_LONG and XFER_HIGH_FRESH select the stages (an empty value skips them:
 # e.g. `STAGE2000_RANGES=high RANGES= V6_RANGES= NEW1000_RANGES= bash scripts/train_models.sh` runs only
 # the high 2000-map stage).
 # Needs the bm5 structures (../shared/data/structures/bm5). Resumable: rerun after an interruption
@@ -468,6 +468,7 @@ high600_bounded=()
 for a in "${high600[@]}"; do [ "$a" = --post-sharpen-unbounded ] || high600_bounded+=("$a"); done
 s14_maps=("${high600_bounded[@]}" --data-seed 14 --data-dir data_cache/high600_s14_corrected)
 s15_maps=("${high600_bounded[@]}" --data-seed 15 --data-dir data_cache/high600_s15_corrected)
+s16_maps=("${high600_bounded[@]}" --data-seed 16 --data-dir data_cache/high600_s16_corrected)
 # the 1200 corrected maps of both sets together (seed 15 trained in its folder, seed 14 joined with --more-data)
 corrected1200=("${s15_maps[@]}" --more-data data_cache/high600_s14_corrected)
 # High maps with the post-hoc B held at Nyquist (BOUNDED_HIGH_S13=1, default off; 2026-12-07, seventh session): 600 + 96
@@ -539,4 +540,15 @@ if [ "${XFER_HIGH_LONG-0}" = 1 ]; then
     .venv/bin/deepres train "${corrected1200[@]}" --steps 7200 --val-every 1200 \
         --lr 5e-4 --seed 33 --threads 2 --init runs/high_xfer12b.pt --model-id deepres-high-xfer12c \
         --output runs/high_xfer12c.pt >> runs/train_high_xfer12c.log 2>&1
+fi
+# XFER_HIGH_FRESH=1 (default off; 2026-12-08): xfer12c on more maps rather than more passes: 600 + 96 new corrected high
+# maps (data seed 16, data_cache/high600_s16_corrected), then 4800 float32 steps from xfer12c on the 1800 corrected maps of
+# seeds 16, 14 and 15 (validation on seed 16's 96), one cycle at peak lr 3e-4, seed 34, two threads -> deepres-high-xfer12d
+# (rule in docs/training-history.md, "Starting the high model from the low one", "Planned next ... xfer12d").
+if [ "${XFER_HIGH_FRESH-0}" = 1 ]; then
+    [ -d data_cache/high600_s16_corrected ] || .venv/bin/deepres train "${s16_maps[@]}" --generate-only \
+        --output runs/unused.pt > runs/gen_high600_s16_corrected.log 2>&1
+    .venv/bin/deepres train "${s16_maps[@]}" --more-data data_cache/high600_s14_corrected data_cache/high600_s15_corrected \
+        --steps 4800 --val-every 1200 --lr 3e-4 --seed 34 --threads 2 --init runs/high_xfer12c.pt \
+        --model-id deepres-high-xfer12d --output runs/high_xfer12d.pt >> runs/train_high_xfer12d.log 2>&1
 fi

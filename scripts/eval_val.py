@@ -2,13 +2,15 @@
 geometric-mean ensemble (how the shipped model of a range is chosen; see docs/models.md, "How a file is chosen").
 
 Usage: python scripts/eval_val.py RANGE DATA_DIR[,DATA_DIR ...] A.pt [B.pt ...]
-       [--split train] [--max-maps N] [--by-noise] [--by-post-b]
+       [--split train] [--max-maps N] [--by-noise] [--by-post-b] [--by-finest]
 (several folders joined by commas: their validation samples together, as `deepres train --more-data` joins them;
 --split train scores training samples instead, e.g. maps a model has trained on against maps it has not;
 --max-maps N keeps the first N samples of each folder;
 --by-noise also scores the maps of each noise spectrum at SNR < 3 and >= 3 apart;
 --by-post-b also scores apart the maps with and without a B applied after the noise (sharpened, blurred),
-each by input voxel size up to 0.9 Å (the held-out cases' range) and above)
+each by input voxel size up to 0.9 Å (the held-out cases' range) and above;
+--by-finest also scores apart the maps by their finest true resolution, high range 1.5-2.2 / 2.2-3 / 3+ Å,
+low range 2.5-4 / 4-6 / 6+ Å)
 e.g.   python scripts/eval_val.py low data_cache/low src/deepres/models/low.pt runs/low_v4.pt
 
 Prints, for each model and for the ensemble of all of them, the validation MAE, bias and Pearson r
@@ -55,6 +57,22 @@ def post_b_groups(samples) -> dict[str, list[int]]:
     return dict(sorted(groups.items()))
 
 
+FINEST_EDGES_A = {"high": (2.2, 3.0), "low": (4.0, 6.0)}
+
+
+def finest_groups(truth, range_name: str) -> dict[str, list[int]]:
+    """Indices of the maps by their finest true resolution (the smallest label over the mask), in three bins."""
+    a, b = FINEST_EDGES_A[range_name]
+    names = [f"finest < {a} A", f"finest {a}-{b} A", f"finest >= {b} A"]
+    groups: dict[str, list[int]] = {n: [] for n in names}
+    for i, t in enumerate(truth):
+        if len(t) == 0:  # no voxel scored in this map
+            continue
+        f = float(np.min(t))
+        groups[names[0] if f < a else (names[1] if f < b else names[2])].append(i)
+    return {n: g for n, g in groups.items() if g}
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("range")
@@ -65,6 +83,7 @@ if __name__ == "__main__":
     ap.add_argument("--by-noise", action="store_true", help="also score each noise spectrum at SNR < 3 and >= 3")
     ap.add_argument("--by-post-b", action="store_true",
                     help="also score the maps with no post-hoc B, sharpened and blurred apart, by input voxel size")
+    ap.add_argument("--by-finest", action="store_true", help="also score the maps apart by their finest true resolution")
     args = ap.parse_args()
     torch.set_num_threads(2)
     paths = args.paths
@@ -77,6 +96,7 @@ if __name__ == "__main__":
         logs.append([np.log(a) for a in p])
         print(f"{lm.model_id:24s} {path}: {scores(p, truth)}")
         groupings = ([noise_groups(samples)] if args.by_noise else []) + ([post_b_groups(samples)] if args.by_post_b else [])
+        groupings += [finest_groups(truth, args.range)] if args.by_finest else []
         for groups in groupings:
             for name, group in groups.items():
                 print(f"    {name:26s} {len(group):3d} maps: {scores([p[i] for i in group], [truth[i] for i in group])}")

@@ -543,7 +543,7 @@ if [ "${XFER_HIGH_LONG-0}" = 1 ]; then
 fi
 # XFER_HIGH_FRESH=1 (default off; 2026-12-08): xfer12c on more maps rather than more passes: 600 + 96 new corrected high
 # maps (data seed 16, data_cache/high600_s16_corrected), then 4800 float32 steps from xfer12c on the 1800 corrected maps of
-# seeds 16, 14 and 15 (validation on seed 16's 96), one cycle at peak lr 3e-4, seed 34, two threads -> deepres-high-xfer12d
+# seeds 16, 14 and 15 (validation on the 288 of all three: --more-data joins them too), one cycle at peak lr 3e-4, seed 34, two threads -> deepres-high-xfer12d
 # (rule in docs/training-history.md, "Starting the high model from the low one", "Planned next ... xfer12d").
 if [ "${XFER_HIGH_FRESH-0}" = 1 ]; then
     [ -d data_cache/high600_s16_corrected ] || .venv/bin/deepres train "${s16_maps[@]}" --generate-only \
